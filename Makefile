@@ -1,0 +1,44 @@
+# All targets create .venv when it is missing and install the project into it.
+# TORCH_SPEC selects the torch build: the CPU build by default; see README for CUDA.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_SPEC ?= torch==2.13.0
+EXTRAS ?= dev,data,audio
+STAMP := $(VENV)/.installed
+
+.PHONY: venv test lint typecheck pytest figures bench clean data-deps
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Debian's Fashion-MNIST (used by the empirical datasets); best effort where apt is available.
+data-deps:
+	@bash scripts/install_data_deps.sh
+
+lint: $(STAMP)
+	$(PY) -m ruff check linear_theory empirical figures tests benchmarks examples
+	$(PY) -m ruff format --check linear_theory empirical figures tests benchmarks examples
+
+typecheck: $(STAMP)
+	$(PY) -m mypy linear_theory empirical figures
+
+pytest: $(STAMP) data-deps
+	$(PY) -m pytest -n 2 --dist loadfile -q
+
+test: lint typecheck pytest
+
+figures: $(STAMP) data-deps
+	$(PY) -m figures all
+
+bench: $(STAMP) data-deps
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) results figures/out .pytest_cache .mypy_cache .ruff_cache

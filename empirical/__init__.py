@@ -1,0 +1,1 @@
+"""Deep contrastive experiments: multi-task data, views, encoders, losses, training, evaluation."""

@@ -1,0 +1,1 @@
+"""One module per figure; each reads saved results (with their config) and never trains."""
