@@ -4,7 +4,8 @@ Data (science.md, "The linear theory this project builds"): K feature groups. Gr
 dimension ``d_k``, strength ``s_k`` and a latent ``z_k`` with covariance ``diag(spectrum_k)``
 (isotropic, unit variance by default). The clean input is ``x = R concat_k(s_k z_k)`` with an
 optional fixed orthogonal rotation ``R``. A view is
-``x~ = R (mask * concat_k(s_k z_k)) + sigma * eps`` where the mask drops the whole group k with probability ``p_k``, independently in each view, and
+``x~ = R (mask * concat_k(s_k z_k)) + sigma * eps`` where the mask drops the whole group k with
+probability ``p_k``, independently in each view, and
 ``eps`` is standard normal noise drawn independently per view. The encoder is ``f(x) = W x`` with
 ``W`` of shape ``(m, d)``.
 

@@ -109,7 +109,7 @@ class MultiTaskDataset(Protocol):
 
 
 def append_post_view_channels(view: torch.Tensor, batch: Batch) -> torch.Tensor:
-    """Append ``batch.post_view_channels`` ``(B, k)`` to a view as constant ``(B, k, H, W)`` planes."""
+    """Append ``post_view_channels`` ``(B, k)`` to a view as constant ``(B, k, H, W)`` planes."""
     if batch.post_view_channels is None:
         return view
     b, _, h, w = view.shape
