@@ -1,1 +1,2 @@
 """Imports every suite module so that each registers itself (one import line per module)."""
+from empirical.data import spirograph  # noqa: F401
