@@ -202,10 +202,10 @@ class Spectral(nn.Module):
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         _check_pair(z1, z2, min_n=2)
         n = z1.shape[0]
-        positive = (z1 * z2).sum(dim=1).mean()
+        diag = (z1 * z2).sum(dim=1)  # (N,) = z1_i . z2_i
         cross = z1 @ z2.T  # (N, d) @ (d, N) -> (N, N)
-        off = ~torch.eye(n, dtype=torch.bool, device=z1.device)
-        return -2.0 * positive + cross[off].pow(2).mean()
+        off_diagonal = (cross.pow(2).sum() - diag.pow(2).sum()) / (n * (n - 1))
+        return -2.0 * diag.mean() + off_diagonal
 
 
 LOSSES: dict[str, Callable[..., nn.Module]] = {

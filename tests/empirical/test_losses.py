@@ -330,3 +330,11 @@ def test_build_loss_builds_each_and_checks_shapes() -> None:
         assert torch.isfinite(build_loss(name)(z1, z2))
         with pytest.raises(ValueError, match="shape"):
             build_loss(name)(z1, z2[:, :2])
+
+
+@pytest.mark.parametrize("name", ["ntxent", "align_lse", "align_swd", "spectral"])
+def test_losses_are_device_agnostic(name: str) -> None:
+    # shapes-only meta tensors: a tensor made on a fixed device inside forward would fail
+    z = torch.empty(4, 8, device="meta")
+    out = build_loss(name)(z, z)
+    assert out.device.type == "meta" and out.shape == ()

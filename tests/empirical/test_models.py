@@ -158,3 +158,14 @@ def test_count_flops_resnet18_cifar() -> None:
 def test_count_flops_rejects_bad_shape() -> None:
     with pytest.raises(ValueError, match="input_shape"):
         count_flops(nn.Linear(2, 2), (0, 2))
+
+
+@pytest.mark.parametrize("name", sorted(ENCODERS))
+def test_encoders_are_device_agnostic(name: str) -> None:
+    # the meta device runs shapes only: any tensor created on a fixed device inside forward
+    # (a CUDA call, a CPU constant) would fail to mix with meta tensors
+    with torch.device("meta"):
+        m = build_encoder(name, 5)
+        head = ProjectionHead(m.feat_dim, 16, 8, depth=3)
+        z = head(m(torch.empty(2, 5, 64, 48)))
+    assert z.device.type == "meta" and z.shape == (2, 8)
