@@ -1,0 +1,808 @@
+"""The one contrastive training loop shared by every experiment (issue 4).
+
+``python -m empirical.train --preset NAME [section.key=value ...]`` pretrains an encoder; see
+``--help``. One step (Tamkin et al. 2021/2023; Chen et al. 2021; Foster et al. 2021):
+
+    views(batch) -> [grad_reverse if the views are learned] -> encoder -> head -> loss
+    (+ lambda * gradient penalty) -> ONE backward -> encoder/head step and viewmaker step.
+
+Both views are encoded in one forward pass of ``cat([v1, v2])`` (BatchNorm sees the 2N views of
+the global batch). With ``torchrun`` every rank reads its shard of the global batch; embeddings are
+gathered across ranks with gradient (``empirical.distributed``).
+
+Run directory: ``config.json`` (resolved config), ``metrics.jsonl`` (one line per step and one
+per epoch), ``last.pt`` (atomic; every epoch, on SIGINT/SIGTERM at a step boundary, and at the
+end), ``summary.json``. Exit status: 0 done, 2 bad config, 3 non-finite loss,
+128 + signal number when interrupted (the checkpoint is written first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from empirical.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
+from empirical.config import Config, ConfigError, apply_overrides, describe, from_dict
+from empirical.data.base import Batch, MultiTaskDataset, append_post_view_channels
+from empirical.distributed import (
+    DistInfo,
+    average_gradients,
+    convert_batchnorm,
+    gather,
+    init_from_env,
+    shutdown,
+)
+from empirical.io import atomic_write_json
+from empirical.progress import Progress
+
+EXIT_OK, EXIT_CONFIG, EXIT_NONFINITE = 0, 2, 3
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss became NaN or infinite; the run stops without touching the last checkpoint."""
+
+
+# --------------------------------------------------------------------------------------------
+# building blocks
+# --------------------------------------------------------------------------------------------
+
+
+def build_dataset(cfg: Config, split: str) -> MultiTaskDataset:
+    """The suite of ``cfg.data`` (``build_suite``), or ``module:function`` for a user suite."""
+    suite, options = cfg.data.suite, dict(cfg.data.options)
+    if ":" in suite:
+        import importlib
+
+        module, attr = suite.split(":", 1)
+        factory = getattr(importlib.import_module(module), attr)
+        return factory(split=split, **options)
+    from empirical.data.registry import build_suite
+
+    return build_suite(suite, split, **options)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("run.device", "cuda requested but torch.cuda.is_available() is False")
+    return torch.device(name)
+
+
+def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
+    """Autocast dtype (None = float32): auto -> bf16 on CUDA when supported, else fp16 on CUDA,
+    fp32 on the CPU."""
+    if name == "fp32":
+        return None
+    if name == "auto":
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if name == "fp16" and device.type != "cuda":
+        raise ConfigError("run.precision", "fp16 needs CUDA; use bf16 or fp32 on the CPU")
+    return torch.bfloat16 if name == "bf16" else torch.float16
+
+
+def encoder_kwargs(cfg: Config) -> dict[str, Any]:
+    m = cfg.model
+    w = m.width
+    if m.encoder == "small_resnet":
+        return {"width": w}
+    if m.encoder == "convnet":
+        return {"channels": (w, 2 * w, 4 * w)}
+    return {}
+
+
+def build_views(cfg: Config, in_channels: int) -> Callable[[Batch, torch.Generator], Any]:
+    """The view generator of ``cfg.views`` for inputs with ``in_channels`` channels."""
+    from empirical.views.expert import expert_views
+
+    v = cfg.views
+    audio = cfg.model.encoder == "spectrogram"
+
+    def expert() -> Any:
+        if audio:
+            return expert_views("audio")
+        j = v.jitter
+        return expert_views(
+            "image",
+            crop_scale=(v.crop_min, 1.0),
+            jitter=(j, j, j, min(j / 4.0, 0.5)),
+            p_jitter=0.8 if j > 0 else 0.0,
+            p_gray=0.2 if j > 0 else 0.0,
+            p_blur=0.5 if j > 0 else 0.0,
+        )
+
+    base = expert() if v.base == "expert" else None
+    if v.name == "expert":
+        return expert()
+    if v.name == "identity":
+        from empirical.views.base import IdentityViews
+
+        return IdentityViews()
+    if v.name == "oracle":
+        from empirical.views.oracle import OracleDropoutViews
+
+        return OracleDropoutViews(v.p, base=base)
+    if v.name == "viewmaker":
+        from empirical.views.viewmaker import Viewmaker, ViewmakerViews
+
+        vm = Viewmaker(in_channels, v.vm_width, v.vm_blocks, eps=v.eps, clamp=v.clamp)
+        return ViewmakerViews(vm, expert=base)
+    import empirical.views as views_pkg
+
+    build = getattr(views_pkg, "build_views", None)
+    if build is None:
+        raise ConfigError("views.name", f"{v.name!r} views are not available yet")
+    return build(v.name)
+
+
+def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
+    """Linear warm-up over ``warmup`` steps, then constant or cosine decay to 0 at ``total``."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    if schedule == "cosine":
+        t = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
+    return 1.0
+
+
+@dataclass
+class Parts:
+    """Everything the step needs; modules live on the run's device."""
+
+    encoder: nn.Module
+    head: nn.Module
+    views: Any
+    viewmaker: nn.Module | None
+    loss_fn: nn.Module
+    optimizer: torch.optim.Optimizer
+    vm_optimizer: torch.optim.Optimizer | None
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    generators: dict[str, torch.Generator] = field(default_factory=dict)
+
+    def modules(self) -> dict[str, nn.Module]:
+        out = {"encoder": self.encoder, "head": self.head}
+        if self.viewmaker is not None:
+            out["viewmaker"] = self.viewmaker
+        return out
+
+
+def build_parts(
+    cfg: Config,
+    in_channels: int,
+    view_channels: int,
+    steps_total: int,
+    steps_per_epoch: int,
+    device: torch.device,
+    info: DistInfo,
+) -> Parts:
+    """Seeded construction of models, views, loss, optimisers and schedule."""
+    from empirical.losses import build_loss
+    from empirical.models import ProjectionHead, build_encoder
+
+    torch.manual_seed(cfg.run.seed)
+    encoder = build_encoder(cfg.model.encoder, in_channels, **encoder_kwargs(cfg))
+    head = ProjectionHead(
+        int(encoder.feat_dim), cfg.model.head_hidden, cfg.model.out_dim, cfg.model.head_depth
+    )
+    views = build_views(cfg, view_channels)
+    viewmaker = views if isinstance(views, nn.Module) else None
+    if info.active:
+        convert_batchnorm(encoder, device.type)
+        convert_batchnorm(head, device.type)
+    encoder.to(device)
+    head.to(device)
+    if viewmaker is not None:
+        viewmaker.to(device)
+    loss_gen = torch.Generator().manual_seed(cfg.run.seed + 7)
+    loss_kw: dict[str, Any] = {}
+    if cfg.loss.name == "ntxent":
+        loss_kw = {"temperature": cfg.loss.temperature}
+    elif cfg.loss.name == "align_lse":
+        loss_kw = {"lam": cfg.loss.lam, "temperature": cfg.loss.temperature}
+    elif cfg.loss.name == "align_swd":
+        loss_kw = {"lam": cfg.loss.lam, "prior": cfg.loss.prior, "generator": loss_gen}
+    loss_fn = build_loss(cfg.loss.name, **loss_kw)
+    params = [*encoder.parameters(), *head.parameters()]
+    o = cfg.optim
+    optimizer: torch.optim.Optimizer
+    if o.optimizer == "sgd":
+        optimizer = torch.optim.SGD(
+            params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay
+        )
+    else:
+        optimizer = torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
+    vm_optimizer = (
+        torch.optim.Adam(viewmaker.parameters(), lr=o.vm_lr) if viewmaker is not None else None
+    )
+    warmup = o.warmup_epochs * steps_per_epoch
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, steps_total, warmup, o.schedule)
+    )
+    amp = resolve_precision(cfg.run.precision, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
+    generators = {
+        # per-rank view and regulariser draws; the loss generator is shared (same on all ranks)
+        "views": torch.Generator().manual_seed(cfg.run.seed * 1000 + 1 + info.rank),
+        "regulariser": torch.Generator().manual_seed(cfg.run.seed * 1000 + 500 + info.rank),
+        "loss": loss_gen,
+    }
+    return Parts(
+        encoder,
+        head,
+        views,
+        viewmaker,
+        loss_fn,
+        optimizer,
+        vm_optimizer,
+        scheduler,
+        scaler,
+        generators,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# the step
+# --------------------------------------------------------------------------------------------
+
+
+def contrastive_loss(
+    parts: Parts,
+    batch: Batch,
+    cfg: Config,
+    info: DistInfo,
+    amp: torch.dtype | None,
+    device: torch.device,
+) -> torch.Tensor:
+    """views -> (grad_reverse) -> encoder -> head -> gathered loss (+ lambda * GP); a scalar."""
+    pair = parts.views(batch, parts.generators["views"])
+    v1, v2 = pair.v1, pair.v2
+    if getattr(pair, "adversarial", False):
+        from empirical.views.viewmaker import grad_reverse
+
+        v1, v2 = grad_reverse(v1), grad_reverse(v2)
+    n = v1.shape[0]
+    with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+        z = parts.head(parts.encoder(torch.cat([v1, v2])))  # (2n, d)
+    z = z.float()
+    z1, z2 = gather(z[:n], info), gather(z[n:], info)  # (N, d) each, N = global batch
+    loss = parts.loss_fn(z1, z2)
+    if cfg.regulariser.weight > 0:
+        from empirical.regularizer import gradient_penalty
+
+        if pair.render1 is None or pair.alpha1 is None or pair.sample_alpha is None:
+            raise ConfigError(
+                "regulariser.weight",
+                f"> 0 needs views with differentiable parameters; {cfg.views.name!r} has none",
+            )
+
+        def features(view: torch.Tensor) -> torch.Tensor:
+            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+                return parts.encoder(view).float()
+
+        gp = gradient_penalty(
+            features,
+            pair.render1,
+            pair.alpha1,
+            pair.sample_alpha,
+            num_samples=cfg.regulariser.num_samples,
+            cap=cfg.regulariser.cap,
+            generator=parts.generators["regulariser"],
+        )
+        loss = loss + cfg.regulariser.weight * gp
+    return loss
+
+
+def train_step(
+    parts: Parts,
+    batch: Batch,
+    cfg: Config,
+    info: DistInfo,
+    amp: torch.dtype | None,
+    device: torch.device,
+    stop_requested: bool = False,
+) -> tuple[float, bool]:
+    """One optimisation step; returns (loss, stop) with both agreed across ranks.
+
+    Raises:
+        NonFiniteLoss: before any parameter changes.
+    """
+    parts.optimizer.zero_grad(set_to_none=True)
+    if parts.vm_optimizer is not None:
+        parts.vm_optimizer.zero_grad(set_to_none=True)
+    loss = contrastive_loss(parts, batch, cfg, info, amp, device)
+    flags = torch.stack([loss.detach().float(), torch.tensor(float(stop_requested), device=device)])
+    if info.active:
+        import torch.distributed as dist
+
+        dist.all_reduce(flags)
+        flags /= info.world
+    value, stop = float(flags[0]), bool(flags[1] > 0)
+    if not math.isfinite(value):
+        raise NonFiniteLoss(f"loss is {value} at this step")
+    parts.scaler.scale(loss).backward()
+    params = [p for m in parts.modules().values() for p in m.parameters()]
+    average_gradients(params, info)
+    parts.scaler.step(parts.optimizer)
+    if parts.vm_optimizer is not None:
+        parts.scaler.step(parts.vm_optimizer)
+    parts.scaler.update()
+    parts.scheduler.step()
+    return value, stop
+
+
+# --------------------------------------------------------------------------------------------
+# online kNN monitor
+# --------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def encode(
+    encoder: nn.Module, batch: Batch, device: torch.device, chunk: int = 512
+) -> torch.Tensor:
+    """L2-normalised pooled features of clean inputs (post-view channels appended): (B, D)."""
+    x = append_post_view_channels(batch.x, batch)
+    out = [encoder(x[i : i + chunk].to(device)).float() for i in range(0, len(x), chunk)]
+    return nn.functional.normalize(torch.cat(out), dim=1)
+
+
+@torch.no_grad()
+def knn_monitor(
+    encoder: nn.Module,
+    bank: Batch,
+    query: Batch,
+    tasks: tuple[Any, ...],
+    k: int,
+    device: torch.device,
+) -> dict[str, float]:
+    """Cheap online monitor: cosine kNN (k neighbours, similarity-weighted vote) per task.
+
+    Classification: accuracy of the weighted vote; regression: R^2 of the neighbours' mean.
+    """
+    was_training = encoder.training
+    encoder.eval()
+    try:
+        fb, fq = encode(encoder, bank, device), encode(encoder, query, device)
+    finally:
+        encoder.train(was_training)
+    sim = fq @ fb.T  # (Nq, D) @ (D, Nb) -> (Nq, Nb)
+    k = min(k, sim.shape[1])
+    top, idx = sim.topk(k, dim=1)  # (Nq, k)
+    weight = torch.exp(top / 0.07)
+    out: dict[str, float] = {}
+    for task in tasks:
+        yb, yq = bank.labels[task.name].to(device), query.labels[task.name].to(device)
+        if task.kind == "classification":
+            votes = torch.zeros(len(yq), task.num_classes, device=device)
+            votes.scatter_add_(1, yb[idx], weight)
+            out[task.name] = float((votes.argmax(1) == yq).float().mean())
+        else:
+            pred = yb[idx].float().mean(dim=1)  # (Nq, dim)
+            resid = ((pred - yq.float()) ** 2).sum()
+            total = ((yq.float() - yq.float().mean(0)) ** 2).sum().clamp_min(1e-12)
+            out[task.name] = float(1.0 - resid / total)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# signals and the loop
+# --------------------------------------------------------------------------------------------
+
+
+class StopFlag:
+    """Records SIGINT/SIGTERM; the loop checks it at step boundaries."""
+
+    def __init__(self) -> None:
+        self.signum = 0
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.signum = signum
+
+    @contextmanager
+    def installed(self) -> Iterator[StopFlag]:
+        old = {s: signal.signal(s, self) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+
+def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
+    """The order of the ``n`` training examples in ``epoch`` (a pure function of seed, epoch)."""
+    return np.random.default_rng([seed, 2, epoch]).permutation(n)
+
+
+class Metrics:
+    """metrics.jsonl writer (rank 0); ``offset`` is saved in checkpoints for exact resumes."""
+
+    def __init__(self, path: Path, enabled: bool, offset: int | None) -> None:
+        self.path, self.enabled = path, enabled
+        if enabled:
+            if offset is not None and path.exists():
+                with open(path, "r+b") as f:
+                    f.truncate(offset)  # drop lines written after the checkpoint
+            elif offset is None:
+                path.write_bytes(b"")
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self.enabled:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    @property
+    def offset(self) -> int:
+        return self.path.stat().st_size if self.enabled and self.path.exists() else 0
+
+
+def _checkpoint_state(
+    cfg: Config,
+    parts: Parts,
+    np_rng: np.random.Generator,
+    epoch: int,
+    step: int,
+    perm: np.ndarray,
+    metrics_offset: int,
+    global_step: int,
+    elapsed: float,
+) -> dict[str, Any]:
+    return {
+        "config": cfg.to_dict(),
+        "models": {k: m.state_dict() for k, m in parts.modules().items()},
+        "optimizer": parts.optimizer.state_dict(),
+        "vm_optimizer": None if parts.vm_optimizer is None else parts.vm_optimizer.state_dict(),
+        "scheduler": parts.scheduler.state_dict(),
+        "scaler": parts.scaler.state_dict(),
+        "rng": rng_state(np_rng, parts.generators),
+        "epoch": epoch,
+        "step": step,
+        "permutation": perm,
+        "global_step": global_step,
+        "metrics_offset": metrics_offset,
+        "elapsed_s": elapsed,
+    }
+
+
+def train(
+    cfg: Config,
+    run_dir: str | os.PathLike[str],
+    *,
+    resume: bool = False,
+    quiet: bool = True,
+    datasets: tuple[MultiTaskDataset, MultiTaskDataset | None] | None = None,
+) -> dict[str, Any]:
+    """Pretrain per ``cfg`` into ``run_dir``; returns the summary (also saved as summary.json).
+
+    Args:
+        resume: continue from ``run_dir/last.pt`` (config taken from the checkpoint).
+        quiet: plain log lines instead of a progress bar.
+        datasets: (train, held-out) datasets instead of building ``cfg.data`` (tests).
+
+    Raises:
+        ConfigError: a configuration that cannot run (e.g. batch not divisible by ranks).
+        NonFiniteLoss: the loss became non-finite; ``last.pt`` is left as it was.
+        KeyboardInterrupt: never; SIGINT/SIGTERM end the run with status "interrupted".
+    """
+    run_dir = Path(run_dir)
+    ckpt_path = run_dir / "last.pt"
+    state: dict[str, Any] | None = None
+    if resume:
+        state = load_checkpoint(ckpt_path)
+        cfg = from_dict(state["config"])
+    device = resolve_device(cfg.run.device)
+    amp = resolve_precision(cfg.run.precision, device)
+    info = init_from_env(device.type)
+    if info.active and device.type == "cuda":
+        device = torch.device("cuda", info.local_rank)
+        torch.cuda.set_device(device)
+    try:
+        return _train(cfg, run_dir, state, device, amp, info, quiet, datasets)
+    finally:
+        shutdown(info)
+
+
+def _train(
+    cfg: Config,
+    run_dir: Path,
+    state: dict[str, Any] | None,
+    device: torch.device,
+    amp: torch.dtype | None,
+    info: DistInfo,
+    quiet: bool,
+    datasets: tuple[MultiTaskDataset, MultiTaskDataset | None] | None,
+) -> dict[str, Any]:
+    if cfg.run.threads > 0:
+        torch.set_num_threads(cfg.run.threads)
+    if cfg.run.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    o = cfg.optim
+    ckpt_path = run_dir / "last.pt"
+    if o.batch_size % info.world:
+        raise ConfigError(
+            "optim.batch_size", f"{o.batch_size} is not divisible by {info.world} processes"
+        )
+    local_batch = o.batch_size // info.world
+    train_set, test_set = datasets if datasets is not None else (build_dataset(cfg, "train"), None)
+    if datasets is None and cfg.data.knn_test > 0 and cfg.run.knn_every > 0:
+        test_set = build_dataset(cfg, "test")
+    n_train = (
+        len(train_set) if cfg.data.train_size == 0 else min(cfg.data.train_size, len(train_set))
+    )
+    steps_per_epoch = n_train // o.batch_size
+    if steps_per_epoch < 1:
+        raise ConfigError(
+            "optim.batch_size", f"{o.batch_size} exceeds the {n_train} training examples"
+        )
+    steps_total = steps_per_epoch * o.epochs
+    if o.max_steps:
+        steps_total = min(steps_total, o.max_steps)
+
+    probe = train_set.batch(np.arange(min(2, len(train_set))), np.random.default_rng(0))
+    view_channels = probe.x.shape[1]
+    extra = 0 if probe.post_view_channels is None else probe.post_view_channels.shape[1]
+    parts = build_parts(
+        cfg, view_channels + extra, view_channels, steps_total, steps_per_epoch, device, info
+    )
+    np_rng = np.random.default_rng([cfg.run.seed, 1, info.rank])
+
+    # held-out kNN monitor sets: fixed examples, fixed overlays
+    knn_sets: tuple[Batch, Batch] | None = None
+    if test_set is not None and cfg.run.knn_every > 0 and cfg.data.knn_test > 0 and info.is_main:
+        bank_idx = np.sort(
+            np.random.default_rng([cfg.run.seed, 3]).permutation(n_train)[: cfg.data.knn_bank]
+        )
+        test_idx = np.arange(min(cfg.data.knn_test, len(test_set)))
+        knn_sets = (
+            train_set.batch(bank_idx, np.random.default_rng([cfg.run.seed, 4])),
+            test_set.batch(test_idx, np.random.default_rng([cfg.run.seed, 5])),
+        )
+
+    epoch, step, global_step, elapsed = 0, 0, 0, 0.0
+    perm = epoch_permutation(cfg.run.seed, 0, n_train)
+    if state is not None:
+        for k, m in parts.modules().items():
+            m.load_state_dict(state["models"][k])
+        parts.optimizer.load_state_dict(state["optimizer"])
+        if parts.vm_optimizer is not None:
+            parts.vm_optimizer.load_state_dict(state["vm_optimizer"])
+        parts.scheduler.load_state_dict(state["scheduler"])
+        parts.scaler.load_state_dict(state["scaler"])
+        restore_rng_state(state["rng"], np_rng, parts.generators)
+        epoch, step, global_step = state["epoch"], state["step"], state["global_step"]
+        elapsed = state["elapsed_s"]
+        perm = np.asarray(state["permutation"])
+        if not np.array_equal(perm, epoch_permutation(cfg.run.seed, epoch, n_train)):
+            raise ValueError("checkpoint permutation does not match the config's seed and data")
+    if info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(run_dir / "config.json", cfg.to_dict())
+    metrics = Metrics(
+        run_dir / "metrics.jsonl", info.is_main, None if state is None else state["metrics_offset"]
+    )
+
+    def save(at_epoch: int, at_step: int, at_perm: np.ndarray) -> None:
+        if info.is_main:
+            save_checkpoint(
+                run_dir / "last.pt",
+                _checkpoint_state(
+                    cfg,
+                    parts,
+                    np_rng,
+                    at_epoch,
+                    at_step,
+                    at_perm,
+                    metrics.offset,
+                    global_step,
+                    elapsed,
+                ),
+            )
+
+    status, message, knn = "completed", "", {}
+    last_loss = float("nan")
+    flag = StopFlag()
+    for m in parts.modules().values():
+        m.train()
+    with flag.installed():
+        while epoch < o.epochs and global_step < steps_total:
+            bar = Progress(
+                epoch,
+                o.epochs,
+                step,
+                steps_per_epoch,
+                quiet=quiet,
+                log_every=cfg.run.log_every,
+                enabled=info.is_main,
+            )
+            epoch_losses: list[float] = []
+            t_epoch = time.perf_counter()
+            stop = False
+            while step < steps_per_epoch and global_step < steps_total:
+                t0 = time.perf_counter()
+                lo = step * o.batch_size + info.rank * local_batch
+                batch = train_set.batch(perm[lo : lo + local_batch], np_rng).to(device)
+                try:
+                    last_loss, stop = train_step(
+                        parts, batch, cfg, info, amp, device, flag.signum != 0
+                    )
+                except NonFiniteLoss as e:
+                    bar.close()
+                    status = "nonfinite"
+                    message = (
+                        f"non-finite loss at epoch {epoch + 1} step {step + 1} ({e}); "
+                        f"stopped; {ckpt_path} holds the last good checkpoint"
+                    )
+                    break
+                dt = time.perf_counter() - t0
+                elapsed += dt
+                step += 1
+                global_step += 1
+                rate = o.batch_size / dt
+                epoch_losses.append(last_loss)
+                metrics.write(
+                    {
+                        "type": "step",
+                        "epoch": epoch,
+                        "step": step,
+                        "global_step": global_step,
+                        "loss": last_loss,
+                        "lr": parts.scheduler.get_last_lr()[0],
+                        "img_per_s": rate,
+                    }
+                )
+                bar.update(last_loss, rate)
+                if stop:
+                    break
+            bar.close()
+            if status == "nonfinite":
+                break
+            if stop:
+                save(epoch, step, perm)
+                status = "interrupted"
+                sig = flag.signum or signal.SIGTERM
+                message = (
+                    f"interrupted by {signal.Signals(sig).name} at epoch {epoch + 1} step {step}; "
+                    f"checkpoint saved to {ckpt_path}; continue with --resume {run_dir}"
+                )
+                break
+            if step < steps_per_epoch:  # max_steps reached mid-epoch
+                save(epoch, step, perm)
+                break
+            epoch_time = time.perf_counter() - t_epoch
+            if knn_sets is not None and (epoch + 1) % cfg.run.knn_every == 0:
+                knn = knn_monitor(
+                    parts.encoder, knn_sets[0], knn_sets[1], train_set.tasks, cfg.run.knn_k, device
+                )
+            record = {
+                "type": "epoch",
+                "epoch": epoch,
+                "global_step": global_step,
+                "loss": float(np.mean(epoch_losses)) if epoch_losses else float("nan"),
+                "time_s": epoch_time,
+                "img_per_s": len(epoch_losses) * o.batch_size / max(epoch_time, 1e-9),
+                "knn": knn,
+            }
+            metrics.write(record)
+            if info.is_main:
+                bar.log(
+                    f"epoch {epoch + 1}/{o.epochs} loss {record['loss']:.4f} "
+                    f"{record['img_per_s']:.0f} img/s knn {knn}"
+                )
+            epoch, step = epoch + 1, 0
+            perm = epoch_permutation(cfg.run.seed, epoch, n_train)
+            save(epoch, step, perm)
+
+    summary = {
+        "status": status,
+        "message": message,
+        "epochs_done": epoch,
+        "global_step": global_step,
+        "steps_total": steps_total,
+        "final_loss": last_loss,
+        "train_time_s": elapsed,
+        "img_per_s": global_step * o.batch_size / max(elapsed, 1e-9),
+        "knn": knn,
+        "device": str(device),
+        "world_size": info.world,
+        "precision": str(amp or torch.float32),
+    }
+    if info.is_main:
+        atomic_write_json(run_dir / "summary.json", summary)
+        if message:
+            print(message, file=sys.stderr, flush=True)
+    summary["signum"] = flag.signum
+    return summary
+
+
+# --------------------------------------------------------------------------------------------
+# command line
+# --------------------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m empirical.train",
+        description="Contrastive pretraining (the one training loop). "
+        "Overrides: section.key=value, e.g. optim.lr=0.1 views.name=oracle views.p=0.5.",
+    )
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    p.add_argument("--preset", help="named preset (see --list)")
+    p.add_argument("--list", action="store_true", help="list presets and exit")
+    p.add_argument("--keys", action="store_true", help="list config keys with ranges and exit")
+    p.add_argument("--out", help="run directory (default runs/PRESET-seedSEED)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue RUN_DIR from its last.pt")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override run.device")
+    p.add_argument("--quiet", action="store_true", help="plain log lines, no progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from empirical import presets
+
+    args = _parser().parse_args(argv)
+    if args.list:
+        for line in presets.listing():
+            print(line)
+        return EXIT_OK
+    if args.keys:
+        print("\n".join(describe()))
+        return EXIT_OK
+    try:
+        if args.resume:
+            if args.preset or args.overrides:
+                raise ConfigError("--resume", "takes no --preset or overrides (config is saved)")
+            run_dir = Path(args.resume)
+            cfg = from_dict(load_checkpoint(run_dir / "last.pt")["config"])
+            if args.device:
+                cfg = apply_overrides(cfg, [f"run.device={args.device}"])
+        else:
+            cfg = presets.get(args.preset) if args.preset else Config()
+            cfg = apply_overrides(cfg, args.overrides)
+            if args.device:
+                cfg = apply_overrides(cfg, [f"run.device={args.device}"])
+            name = args.preset or "default"
+            run_dir = Path(args.out or f"runs/{name}-seed{cfg.run.seed}")
+            if (run_dir / "last.pt").exists():
+                raise ConfigError(
+                    "--out", f"{run_dir} already holds a run; use --resume {run_dir} or --out"
+                )
+        if args.resume and args.device:
+            summary = _resume_with(cfg, run_dir, args.quiet)
+        else:
+            summary = train(cfg, run_dir, resume=bool(args.resume), quiet=args.quiet)
+    except (ConfigError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    if summary["status"] == "nonfinite":
+        return EXIT_NONFINITE
+    if summary["status"] == "interrupted":
+        return 128 + int(summary["signum"] or signal.SIGTERM)
+    return EXIT_OK
+
+
+def _resume_with(cfg: Config, run_dir: Path, quiet: bool) -> dict[str, Any]:
+    """Resume on another device: the checkpoint's config with run.device replaced."""
+    state = load_checkpoint(run_dir / "last.pt")
+    state["config"] = cfg.to_dict()
+    save_checkpoint(run_dir / "last.pt", {k: v for k, v in state.items() if k != "format_version"})
+    return train(cfg, run_dir, resume=True, quiet=quiet)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
