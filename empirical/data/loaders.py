@@ -128,7 +128,7 @@ def read_idx(path: str | Path) -> np.ndarray:
             f"{count * dtype.itemsize}"
         )
     arr = np.frombuffer(raw, dtype=dtype, count=count, offset=header).reshape(dims)
-    return arr.astype(dtype.newbyteorder("="))
+    return arr.astype(np.dtype(f"{dtype.kind}{dtype.itemsize}"))  # native byte order
 
 
 def _find(folder: Path, stem: str) -> Path | None:
