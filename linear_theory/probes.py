@@ -38,7 +38,7 @@ def _check_w(w: FloatArray, model: LinearModel) -> None:
 def _direction(model: LinearModel, group: int, u: FloatArray | None) -> FloatArray:
     dk = model.groups[group].dim
     if u is None:
-        return np.full(dk, 1.0 / np.sqrt(dk))
+        return np.eye(dk)[0]
     u = np.asarray(u, dtype=np.float64)
     if u.shape != (dk,) or not np.any(u != 0):
         raise ValueError(f"u must be a non-zero vector of shape ({dk},); got {u!r}")
@@ -116,7 +116,12 @@ def probe_accuracy(
 ) -> float:
     """Analytic accuracy ``1 - arccos(rho) / pi`` of predicting ``sign(u^T z_k)`` from ``y``.
 
-    ``u`` defaults to ``ones(d_k) / sqrt(d_k)``. Chance level is 0.5.
+    ``u`` defaults to ``e_1`` (the sign of the group's first latent coordinate). Chance is 0.5.
+
+    Note: at an exact eigenvalue tie ``optimal_encoder`` returns one of many optimal subspaces
+    (an equal-norm frame over the tied directions). It gives every single coordinate the same
+    weight, so coordinate tasks such as the default are read equally well, but a particular
+    mixed direction (e.g. ``ones / sqrt(d_k)``) can be orthogonal to it and sit at chance.
     """
     rho = probe_correlation(w, model, group, u, sigma_probe, rcond)
     return float(1.0 - np.arccos(rho) / np.pi)

@@ -160,7 +160,9 @@ def optimal_encoder(model: LinearModel, tie_rtol: float = TIE_RTOL) -> FloatArra
     Row ``l`` for a kept coordinate ``i`` is ``sqrt(lambda_i / a_i) (R e_i)^T``; rows beyond the
     number of positive eigenvalues are zero. When the capacity boundary cuts a tie of ``n``
     directions with ``r < n`` rows left, those ``r`` rows mix the tied directions through an
-    equal-norm tight frame, so each tied direction gets the same share ``r / n``.
+    equal-norm tight frame (real DFT rows), so each tied direction gets the same share
+    ``r / n``. This is one of many optimal subspaces: it weighs every tied coordinate equally,
+    but a mixed direction such as the tied block's all-ones vector can be orthogonal to it.
     """
     lam = coordinate_eigenvalues(model)
     _, a_diag = moment_diagonals(model)
