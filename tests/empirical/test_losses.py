@@ -104,6 +104,22 @@ def test_ntxent_matches_reference(seed: int, n: int, d: int, tau: float) -> None
     assert NTXent(tau)(z1, z2).item() == pytest.approx(ntxent_ref(z1, z2, tau), rel=1e-9)
 
 
+@SETTINGS
+@given(
+    seed=st.integers(0, 10**6),
+    n=st.integers(1, 6),
+    d=st.integers(1, 5),
+    tau=st.floats(0.1, 2.0),
+)
+def test_ntxent_bounds(seed: int, n: int, d: int, tau: float) -> None:
+    # cosine similarities lie in [-1, 1], so each term log(1 + sum_neg e^{(s_k - s_p)/tau})
+    # lies between log(1 + (2N-2) e^{-2/tau}) and log(1 + (2N-2) e^{2/tau})
+    z1, z2 = pair(seed, n, d)
+    loss = NTXent(tau)(z1, z2).item()
+    assert math.log1p((2 * n - 2) * math.exp(-2 / tau)) - 1e-12 <= loss
+    assert loss <= math.log1p((2 * n - 2) * math.exp(2 / tau)) + 1e-12
+
+
 @pytest.mark.parametrize("n", [1, 2, 7])
 @pytest.mark.parametrize("tau", [0.1, 1.0])
 def test_ntxent_degenerate_values(n: int, tau: float) -> None:
