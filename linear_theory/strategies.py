@@ -52,6 +52,21 @@ def noises(
     return inner
 
 
+MIN_POSITIVE_STRENGTH = 1e-3
+
+
+def _strengths(min_strength: float, max_strength: float) -> st.SearchStrategy[float]:
+    """Strengths in ``[min, max]``; with ``min == 0``: exactly 0, or at least 1e-3.
+
+    Tiny positive strengths (say 1e-48) are numerically indistinguishable from 0 once squared,
+    while in exact arithmetic they still give ``lambda = q`` when ``sigma = 0``; they are left out.
+    """
+    if min_strength > 0:
+        return st.floats(min_strength, max_strength, allow_nan=False)
+    low = min(MIN_POSITIVE_STRENGTH, max_strength)
+    return st.one_of(st.just(0.0), st.floats(low, max_strength, allow_nan=False))
+
+
 def feature_groups(
     max_dim: int = 4,
     min_strength: float = 0.1,
@@ -61,6 +76,8 @@ def feature_groups(
     edges: bool = True,
 ) -> st.SearchStrategy[FeatureGroup]:
     """One ``FeatureGroup``: dim in ``[1, max_dim]``, strength in ``[min, max]``.
+
+    ``min_strength = 0`` draws the edge case 0 exactly and otherwise strengths >= 1e-3.
 
     Args:
         spectra: True: always a non-isotropic spectrum (values in [0.1, 3]); False: never;
@@ -75,10 +92,12 @@ def feature_groups(
             f"min_strength must be in [0, max_strength] (finite); got {min_strength!r}"
         )
 
+    strengths = _strengths(min_strength, max_strength)
+
     @st.composite
     def build(draw: st.DrawFn) -> FeatureGroup:
         dim = draw(st.integers(1, max_dim))
-        strength = draw(st.floats(min_strength, max_strength, allow_nan=False))
+        strength = draw(strengths)
         dropout = draw(dropouts(edges, max_dropout))
         use_spectrum = draw(st.booleans()) if spectra is None else spectra
         spectrum = None
@@ -154,6 +173,10 @@ def two_group_models(
             equal 1, so the strong group can only beat the weak one when ``sigma > 0``.
         min_gap: the minimum gap between the undropped eigenvalues when ``strong_beats_weak``.
     """
+    if not 0.0 < min_strength <= max_strength < np.inf:
+        raise ValueError(
+            f"min_strength must be in (0, max_strength] (finite); got {min_strength!r}"
+        )
     if strong_beats_weak is True and min_noise <= 0:
         raise ValueError(f"min_noise must be > 0 when strong_beats_weak; got {min_noise!r}")
 

@@ -25,7 +25,7 @@ from linear_theory.spectral import (
     phase_diagram,
     phase_diagram_batched,
 )
-from linear_theory.strategies import linear_models
+from linear_theory.strategies import linear_models, two_group_models
 
 SETTINGS = settings(deadline=None, max_examples=40, derandomize=True)
 
@@ -194,3 +194,66 @@ def test_group_weights_rotated_basis_and_normalisation() -> None:
     np.testing.assert_allclose(frac.sum(-1), 1.0)
     np.testing.assert_allclose(frac[0], frac[1])
     np.testing.assert_array_equal(group_weights(np.zeros((2, 3)), base, normalize=True), 0.0)
+
+
+# ---------------------------------------------------------------- strategies (public API)
+
+
+def test_strategies_docstring_example_runs_and_passes() -> None:
+    """The example in ``linear_theory.strategies``' docstring is a working property test."""
+    import textwrap
+
+    from linear_theory import strategies
+
+    doc = strategies.__doc__ or ""
+    code = textwrap.dedent(doc.split("::", 1)[1])
+    namespace: dict[str, object] = {}
+    exec(compile(code, "<strategies docstring>", "exec"), namespace)
+    tests = [v for k, v in namespace.items() if k.startswith("test_") and callable(v)]
+    assert len(tests) == 1
+    tests[0]()
+
+
+@settings(deadline=None, max_examples=40, derandomize=True)
+@given(two_group_models(strong_beats_weak=True, strong_dropout=True, min_gap=0.01))
+def test_two_group_strategy_contract(model: LinearModel) -> None:
+    strong, weak = model.groups
+    assert model.embed_dim == strong.dim and weak.dropout == 0.0
+    lam_s = float(dropout_eigenvalue(0.0, strong.strength, model.noise))
+    lam_w = float(dropout_eigenvalue(0.0, weak.strength, model.noise))
+    assert lam_s > lam_w + 0.01
+
+
+@settings(deadline=None, max_examples=40, derandomize=True)
+@given(two_group_models(strong_beats_weak=False, min_noise=0.0))
+def test_two_group_strategy_contract_weak_not_weaker(model: LinearModel) -> None:
+    strong, weak = model.groups
+    lam_s = float(dropout_eigenvalue(0.0, strong.strength, model.noise))
+    lam_w = float(dropout_eigenvalue(0.0, weak.strength, model.noise))
+    assert lam_s <= lam_w
+    assert np.isnan(p_star(strong.strength, weak.strength, model.noise))
+
+
+@settings(deadline=None, max_examples=40, derandomize=True)
+@given(linear_models(max_groups=3, max_dim=3, min_strength=0.0, rotated=True, spectra=True))
+def test_zero_strength_groups_and_singular_moments_are_handled(model: LinearModel) -> None:
+    """Strength 0 (and noise 0) make A singular; eigenvalues stay finite and match the reference."""
+    assert model.rotation is not None
+    assert all(g.spectrum is not None for g in model.groups)
+    ref = np.sort(np.linalg.eigvalsh(_reference_t(model)))
+    np.testing.assert_allclose(np.sort(coordinate_eigenvalues(model)), ref, atol=1e-9)
+    w = optimal_encoder(model)
+    assert np.all(np.isfinite(w))
+    loss = float(spectral_loss(w, cross_moment(model), view_moment(model)))
+    assert loss == pytest.approx(optimal_loss(model), rel=1e-9, abs=1e-12)
+
+
+def test_strategies_reject_bad_bounds() -> None:
+    with pytest.raises(ValueError, match=r"^max_dim must be"):
+        linear_models(max_dim=0)
+    with pytest.raises(ValueError, match=r"^min_groups must be"):
+        linear_models(min_groups=3, max_groups=2)
+    with pytest.raises(ValueError, match=r"^min_noise must be"):
+        two_group_models(strong_beats_weak=True, min_noise=0.0)
+    with pytest.raises(ValueError, match=r"^min_strength must be"):
+        two_group_models(min_strength=0.0)
