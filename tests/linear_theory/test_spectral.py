@@ -24,6 +24,7 @@ from linear_theory.spectral import (
     p_star,
     phase_diagram,
     phase_diagram_batched,
+    whitened_cross_moment,
 )
 from linear_theory.strategies import linear_models, two_group_models
 
@@ -55,6 +56,7 @@ def test_eigenvalue_exact_values() -> None:
 def test_closed_form_eigenvalues_match_numeric_whitened_operator(model: LinearModel) -> None:
     ref = np.sort(np.linalg.eigvalsh(_reference_t(model)))
     np.testing.assert_allclose(np.sort(coordinate_eigenvalues(model)), ref, atol=1e-9)
+    np.testing.assert_allclose(whitened_cross_moment(model), _reference_t(model), atol=1e-9)
     per_group = np.concatenate(group_eigenvalues(model))
     np.testing.assert_array_equal(per_group, coordinate_eigenvalues(model))
 
