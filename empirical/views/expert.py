@@ -240,7 +240,9 @@ class AudioExpertViews(PairFromSingleView):
         )
 
     @staticmethod
-    def _band(n: int, size: int, max_frac: float, g: torch.Generator, like: torch.Tensor):
+    def _band(
+        n: int, size: int, max_frac: float, g: torch.Generator, like: torch.Tensor
+    ) -> torch.Tensor:
         """Per-example band ``[start, start + width)`` as a bool mask ``(n, size)``."""
         width = torch.floor(uniform((n,), 0.0, 1.0, g, like) * (int(max_frac * size) + 1))
         start = torch.floor(uniform((n,), 0.0, 1.0, g, like) * (size - width + 1))

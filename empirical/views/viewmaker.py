@@ -8,6 +8,9 @@ accumulate: block k sees 4w + k channels and keeps them); two nearest x2 upsampl
 (-> 2w -> w) with InstanceNorm + ReLU; a 9x9 conv back to C. ``w = base_channels`` (32 in the
 paper). Odd sizes: each upsampling goes to the exact size of the matching downsampling stage.
 
+Noise is drawn from the ``torch.Generator`` passed to ``forward`` (on the generator's device, then
+moved to the input's: pass a generator on the input's device to avoid copies).
+
 Budget: ``delta = tanh(out)`` rescaled per example so that mean |delta| over C*H*W equals eps
 (``delta * eps / (mean|delta| + 1e-4)``); view = x + delta, clamped to [0, 1] if ``clamp``.
 
