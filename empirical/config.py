@@ -211,8 +211,9 @@ class RunConfig(_Section):
     )
     precision: str = _spec(
         "auto",
-        "autocast dtype (auto = bf16 on CUDA if supported, fp32 on CPU)",
-        choices=("auto", "fp32", "bf16", "fp16"),
+        "autocast dtype (auto = bf16 on CUDA if supported, fp32 on CPU); fp64 = float64 "
+        "weights and inputs (exactness checks)",
+        choices=("auto", "fp32", "bf16", "fp16", "fp64"),
     )
     threads: int = _spec(0, "torch CPU threads (0 = torch's default)", lo=0, hi=1024)
     deterministic: bool = _spec(True, "torch.use_deterministic_algorithms (warn only)")

@@ -87,7 +87,7 @@ def resolve_device(name: str) -> torch.device:
 def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
     """Autocast dtype (None = float32): auto -> bf16 on CUDA when supported, else fp16 on CUDA,
     fp32 on the CPU."""
-    if name == "fp32":
+    if name in ("fp32", "fp64"):
         return None
     if name == "auto":
         if device.type != "cuda":
@@ -152,6 +152,22 @@ def build_views(cfg: Config, in_channels: int) -> Callable[[Batch, torch.Generat
     return build(v.name)
 
 
+def to_device(batch: Batch, device: torch.device, dtype: torch.dtype) -> Batch:
+    """``batch`` on ``device`` with its floating-point inputs (x, x_clean, bits) in ``dtype``."""
+    batch = batch.to(device)
+    if dtype == torch.float32:
+        return batch
+
+    def cast(t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else t.to(dtype)
+
+    batch.x = batch.x.to(dtype)
+    batch.x_clean = cast(batch.x_clean)
+    batch.post_view_channels = cast(batch.post_view_channels)
+    batch.params = {k: v.to(dtype) if v.is_floating_point() else v for k, v in batch.params.items()}
+    return batch
+
+
 def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
     """Linear warm-up over ``warmup`` steps, then constant or cosine decay to 0 at ``total``."""
     if warmup > 0 and step < warmup:
@@ -207,10 +223,11 @@ def build_parts(
     if info.active:
         convert_batchnorm(encoder, device.type)
         convert_batchnorm(head, device.type)
-    encoder.to(device)
-    head.to(device)
+    dtype = torch.float64 if cfg.run.precision == "fp64" else torch.float32
+    encoder.to(device, dtype)
+    head.to(device, dtype)
     if viewmaker is not None:
-        viewmaker.to(device)
+        viewmaker.to(device, dtype)
     loss_gen = torch.Generator().manual_seed(cfg.run.seed + 7)
     loss_kw: dict[str, Any] = {}
     if cfg.loss.name == "ntxent":
@@ -281,7 +298,7 @@ def contrastive_loss(
     n = v1.shape[0]
     with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
         z = parts.head(parts.encoder(torch.cat([v1, v2])))  # (2n, d)
-    z = z.float()
+    z = z.float() if amp is not None else z
     z1, z2 = gather(z[:n], info), gather(z[n:], info)  # (N, d) each, N = global batch
     loss = parts.loss_fn(z1, z2)
     if cfg.regulariser.weight > 0:
@@ -295,7 +312,8 @@ def contrastive_loss(
 
         def features(view: torch.Tensor) -> torch.Tensor:
             with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-                return parts.encoder(view).float()
+                h = parts.encoder(view)
+            return h.float() if amp is not None else h
 
         gp = gradient_penalty(
             features,
@@ -359,7 +377,9 @@ def encode(
 ) -> torch.Tensor:
     """L2-normalised pooled features of clean inputs (post-view channels appended): (B, D)."""
     x = append_post_view_channels(batch.x, batch)
-    out = [encoder(x[i : i + chunk].to(device)).float() for i in range(0, len(x), chunk)]
+    param = next(encoder.parameters(), None)
+    dtype = torch.float32 if param is None else param.dtype
+    out = [encoder(x[i : i + chunk].to(device, dtype)).float() for i in range(0, len(x), chunk)]
     return nn.functional.normalize(torch.cat(out), dim=1)
 
 
@@ -534,6 +554,7 @@ def _train(
         torch.use_deterministic_algorithms(True, warn_only=True)
     o = cfg.optim
     ckpt_path = run_dir / "last.pt"
+    dtype = torch.float64 if cfg.run.precision == "fp64" else torch.float32
     if o.batch_size % info.world:
         raise ConfigError(
             "optim.batch_size", f"{o.batch_size} is not divisible by {info.world} processes"
@@ -636,7 +657,8 @@ def _train(
             while step < steps_per_epoch and global_step < steps_total:
                 t0 = time.perf_counter()
                 lo = step * o.batch_size + info.rank * local_batch
-                batch = train_set.batch(perm[lo : lo + local_batch], np_rng).to(device)
+                batch = train_set.batch(perm[lo : lo + local_batch], np_rng)
+                batch = to_device(batch, device, dtype)
                 try:
                     last_loss, stop = train_step(
                         parts, batch, cfg, info, amp, device, flag.signum != 0
