@@ -296,7 +296,7 @@ class OverlayDataset:
             overlay), ``overlay_mask`` ``(B, 1, 32, 32)`` bool (coverage >= 0.5), labels
             ``background`` and the overlay task, ``(B,)`` int64.
         """
-        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        idx = np.ascontiguousarray(np.asarray(indices, dtype=np.int64).reshape(-1))
         if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
             raise ValueError(f"indices must be in [0, {len(self)}); got min {idx.min()}")
         bg = self.backgrounds[idx].astype(np.float32) * np.float32(1.0 / 255.0)
