@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -13,10 +14,12 @@ from scipy import stats
 
 from linear_theory.infonce import (
     InfoNCEConfig,
+    InfoNCEHistory,
     bits_mgf,
     bits_only_loss,
     group_growth_rates,
     group_weights,
+    infonce_sweep,
     init_encoders,
     make_layout,
     ntxent,
@@ -439,3 +442,117 @@ def test_early_growth_rates_match_autograd(
     scale = np.abs(want).sum()
     assert np.all(np.sign(got) == np.sign(want))
     assert np.max(np.abs(got - want)) < 0.08 * scale
+
+
+# --- training: batching, claim f and the temperature statement -----------------------------
+
+
+def test_a_config_trains_the_same_alone_and_in_a_batch() -> None:
+    a = InfoNCEConfig(bits=3, bit_dropout=0.5, tau=0.2, seed=5, nuisance_dim=4)
+    other = InfoNCEConfig(bits=7, tau=0.05, seed=1, nuisance_dim=4, embed_dim=3)
+    alone = train_linear_infonce([a], steps=30, batch_size=8, record_every=10)
+    both = train_linear_infonce([other, a], steps=30, batch_size=8, record_every=10)
+    np.testing.assert_allclose(both.probe[:, 1], alone.probe[:, 0], atol=1e-4)
+    np.testing.assert_allclose(both.loss[:, 1], alone.loss[:, 0], atol=1e-4)
+    w_a = both.w[1]  # padded layout: 7 bit columns, 7 rows; `a` owns 3 bits and m = 7 rows
+    assert np.all(w_a[:, 3:7] == 0)
+    np.testing.assert_allclose(np.delete(w_a, [3, 4, 5, 6], axis=1), alone.w[0], atol=1e-4)
+    assert np.all(both.w[0][3:] == 0)  # `other` has m = 3
+
+
+E2E_STEPS = 400
+E2E = [
+    (0, 0.0, 0.05),
+    (0, 0.0, 0.5),
+    (32, 0.0, 0.05),
+    (32, 0.0, 0.5),
+    (32, 0.5, 0.05),
+    (32, 0.5, 0.5),
+]
+
+
+Key = tuple[int, float, float, int]  # (bits, bit_dropout, tau, seed)
+
+
+@pytest.fixture(scope="module")
+def trained() -> tuple[InfoNCEHistory, dict[Key, int]]:
+    """One batched run: N = 32, d_w = 4, d_n = 32, nu = 4, sigma = 0.5, m = b + d_w, Adam."""
+    cfgs = [InfoNCEConfig(bits=b, bit_dropout=p, tau=t, seed=s) for s in (0, 1) for b, p, t in E2E]
+    hist = train_linear_infonce(
+        cfgs, steps=E2E_STEPS, batch_size=32, lr=0.02, record_every=E2E_STEPS // 4
+    )
+    return hist, {(c.bits, c.bit_dropout, c.tau, c.seed): i for i, c in enumerate(cfgs)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1])
+def test_claim_f_shared_bits_suppress_the_weak_group(
+    trained: tuple[InfoNCEHistory, dict[Key, int]], seed: int
+) -> None:
+    """No dropout, 32 shared bits, tau = 0.5: the weak group is erased; without bits it is
+    learned (probe > 0.9)."""
+    h, idx = trained
+    i = idx[32, 0.0, 0.5, seed]
+    assert h.weights[-1, i, 1] < 0.01  # weak weight share
+    assert h.probe_resolved[-1, i] < 0.05  # near chance (R^2 = 0)
+    assert h.probe[-1, i] < 0.75 * h.probe[0, i]  # even the scale-blind probe is below init
+    for tau in (0.05, 0.5):
+        assert h.probe_resolved[-1, idx[0, 0.0, tau, seed]] > 0.9
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("tau", [0.05, 0.5])
+def test_claim_f_bit_dropout_restores_the_weak_group(
+    trained: tuple[InfoNCEHistory, dict[Key, int]], seed: int, tau: float
+) -> None:
+    h, idx = trained
+    i = idx[32, 0.5, tau, seed]
+    assert h.probe_resolved[-1, i] > 0.9
+    assert h.weights[-1, i, 1] > 0.3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1])
+def test_lower_temperature_suppresses_less_by_freezing(
+    trained: tuple[InfoNCEHistory, dict[Key, int]], seed: int
+) -> None:
+    """The linear model agrees with Chen et al. in direction. Far below t* = 1/log(2N-2) the
+    bits saturate the loss, gradients die and the weak group keeps about its early weight
+    (not learned, not erased); above t* the loss cannot saturate and the weak group is erased.
+    """
+    n = 32
+    h, idx = trained
+    i_cold, i_warm, j_ref = (
+        idx[32, 0.0, 0.05, seed],
+        idx[32, 0.0, 0.5, seed],
+        idx[0, 0.0, 0.05, seed],
+    )
+    assert 0.05 < 0.5 * saturation_temperature(n) < 0.5
+    assert h.loss[-1, i_cold] < 0.01  # saturated
+    assert h.loss[-1, i_warm] > float(ntxent_lower_bound(n, 0.5))  # floor ~ 2.2: cannot be
+    assert h.probe_resolved[-1, i_cold] > h.probe_resolved[-1, i_warm] + 0.5
+    share0 = h.weights[0, i_cold, 1]
+    assert h.weights[-1, i_cold, 1] > 0.5 * share0  # kept
+    assert h.weights[-1, i_warm, 1] < 0.1 * share0  # erased
+    assert h.probe[-1, i_cold] >= h.probe[0, i_cold]  # not erased below init ...
+    assert h.probe_resolved[-1, i_cold] < h.probe_resolved[-1, j_ref] - 0.1  # nor learned
+
+
+def test_sweep_returns_grid_arrays() -> None:
+    out = infonce_sweep(
+        bits=(0, 2),
+        dropouts=(0.0,),
+        taus=(0.1, 0.5),
+        seeds=(0,),
+        steps=4,
+        batch_size=4,
+        record_every=2,
+        nuisance_dim=2,
+    )
+    assert out["probe"].shape == (2, 1, 2, 1) and out["shares"].shape == (2, 1, 2, 1, 3)
+    assert out["probe_history"].shape == (3, 2, 1, 2, 1) and list(out["steps"]) == [0, 2, 4]
+    assert out["bits_only_loss"].shape == (2, 2)
+    assert np.all((out["probe"] >= 0) & (out["probe"] <= 1 + 1e-6))
+    cfgs = [InfoNCEConfig.from_dict(d) for d in json.loads(str(out["config_json"]))]
+    assert [c.bits for c in cfgs] == [0, 0, 2, 2] and cfgs[1].tau == 0.5
