@@ -39,13 +39,21 @@ a start close to capacity the logarithm shrinks faster than the rate grows).
 
 When the closed form holds. Exactly for an orthogonal-column start, e.g. the decoupled small
 initialisation of :func:`decoupled_init` (at most ``m`` nonzero columns of ``V``, each a
-scaled unit vector of its own row). Approximately for a generic small random start with ``m``
-well above the number of signal directions: the columns are then nearly orthogonal and the
-coupling term only removes each column's small overlap with the columns learned before it.
-With ``m`` smaller than the number of directions the columns compete: once the captured
-``u = sum_j a_j r_j`` of a row exceeds ``lambda_i``, column ``i``'s growth rate
-``4 (c_i - a_i u)`` turns negative, so a weaker direction grows early, then is suppressed (its
-weight decays to zero), as the equilibrium analysis of the optimum predicts.
+scaled unit vector of its own row; :func:`decoupled_norms` gives its exact ``r_i(0)``).
+Approximately for a generic small random start with ``m`` well above the number of signal
+directions: the limits are the same, and the coupling term only removes each column's overlap
+with the columns learned before it, which delays the later column by about
+``-ln(1 - cos^2) / (8 c_i)``; the overlaps shrink as ``m`` grows (two 1-d groups, random start:
+largest gap between simulated and closed-form group curves 95%, 12%, 4%, 0.04% of the larger
+limit at ``m = 2, 4, 16, 64``).
+
+Competition, ``m`` smaller than the number of directions. For ``m = 1`` (one row ``w``) the
+flow is exactly ``dw_i/dt = 4 w_i (c_i - a_i u)`` with the captured eigenvalue
+``u = sum_j a_j w_j^2``: direction ``i`` grows only while ``u < lambda_i``. Every direction
+grows at first; once the strongest one pushes ``u`` past ``lambda_i``, direction ``i`` decays
+to zero: a weaker group is learned a little, peaks exactly when ``u = lambda_i``, and is then
+suppressed, as the optimum (top-``m`` directions only) requires. For larger ``m`` the same
+happens once the ``m`` strongest directions fill the embedding.
 
 Numerics: :func:`integrate_gradient_flow` integrates the full ``(m, d)`` ODE with scipy;
 :func:`sgd_on_views` runs minibatch SGD on sampled view pairs with an unbiased gradient;
