@@ -1,0 +1,281 @@
+"""The evaluation path (empirical.evaluate): the frozen-encoder check, options, and a tiny
+end-to-end run: train a few steps with the training loop, then evaluate it from the command line
+and through the API (probe, feature averaging, robustness) and check the JSON records.
+
+``tiny_suite`` is imported by the training loop as ``data.suite=test_evaluate:tiny_suite`` with
+this folder on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from empirical.data.base import Batch, TaskSpec
+
+HERE = Path(__file__).resolve().parent
+
+
+class TinySuite:
+    """``n`` 3 x 16 x 16 images: background class = one of 4 fixed textures (plus noise); overlay
+    class = which quadrant holds a bright square. Each read scales the images by a factor from
+    ``rng`` (per-read randomness, as overlay suites have)."""
+
+    name = "tiny-eval"
+    input_shape = (3, 16, 16)
+
+    def __init__(self, split: str = "train", n: int = 64) -> None:
+        self.split = split
+        self.tasks = (
+            TaskSpec("background", "classification", num_classes=4),
+            TaskSpec("overlay", "classification", num_classes=4),
+        )
+        rng = np.random.default_rng([0, split == "test"])
+        textures = np.random.default_rng(99).uniform(0.0, 0.6, (4, 3, 16, 16))
+        self.bg, self.ov = rng.integers(0, 4, n), rng.integers(0, 4, n)
+        noise = rng.uniform(0.0, 0.2, (n, 3, 16, 16))
+        self.clean = (textures[self.bg] + noise).astype(np.float32)
+        self.masks = np.zeros((4, 1, 16, 16), dtype=bool)
+        for q in range(4):
+            r, c = divmod(q, 2)
+            self.masks[q, :, 2 + 8 * r : 6 + 8 * r, 2 + 8 * c : 6 + 8 * c] = True
+
+    def __len__(self) -> int:
+        return len(self.bg)
+
+    def batch(self, indices: np.ndarray, rng: np.random.Generator) -> Batch:
+        idx = np.asarray(indices, dtype=np.int64)
+        clean = torch.from_numpy(self.clean[idx])
+        mask = torch.from_numpy(self.masks[self.ov[idx]])
+        scale = torch.from_numpy(rng.uniform(0.8, 1.0, (len(idx), 1, 1, 1)).astype(np.float32))
+        x = torch.where(mask, torch.ones_like(clean), clean) * scale
+        return Batch(
+            x=x,
+            labels={
+                "background": torch.from_numpy(self.bg[idx]),
+                "overlay": torch.from_numpy(self.ov[idx]),
+            },
+            index=torch.from_numpy(idx),
+            x_clean=clean * scale,
+            overlay_mask=mask,
+        )
+
+
+def tiny_suite(split: str = "train", **options: object) -> TinySuite:
+    return TinySuite(split=split, **options)  # type: ignore[arg-type]
+
+
+TINY = [
+    "data.suite=test_evaluate:tiny_suite",
+    "model.encoder=small_resnet",
+    "model.width=4",
+    "model.head_hidden=16",
+    "model.out_dim=8",
+    "views.name=expert",
+    "views.crop_min=0.5",
+    "optim.batch_size=16",
+    "optim.optimizer=adam",
+    "optim.lr=0.003",
+    "optim.epochs=1",
+    "loss.temperature=0.2",
+    "run.device=cpu",
+    "run.knn_every=0",
+]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny run: 4 steps of the training loop (expert views)."""
+    import sys
+
+    from empirical.config import Config, apply_overrides
+    from empirical.train import train
+
+    sys.path.insert(0, str(HERE))
+    out = tmp_path_factory.mktemp("run")
+    summary = train(apply_overrides(Config(), TINY), out)
+    assert summary["status"] == "completed" and summary["global_step"] == 4
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _suite_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(HERE))
+
+
+SCHEMA = {
+    "schema",
+    "name",
+    "kind",
+    "run_dir",
+    "config",
+    "seed",
+    "options",
+    "code_version",
+    "encoder_sha256",
+    "created_utc",
+    "elapsed_s",
+    "metrics",
+}
+
+
+def test_cli_probe_writes_json_with_schema_and_sane_accuracies(run_dir: Path) -> None:
+    from empirical.evaluate import main
+
+    assert main([str(run_dir), "--layer", "pooled", "--max-iter", "100"]) == 0
+    path = run_dir / "eval" / "probe-pooled.json"
+    record = json.loads(path.read_text())
+    assert set(record) == SCHEMA
+    assert record["kind"] == "probe" and record["seed"] == 0
+    assert record["config"]["data"]["suite"] == "test_evaluate:tiny_suite"
+    assert record["options"]["layer"] == "pooled"
+    assert record["code_version"]  # git commit or package version
+    assert set(record["metrics"]) == {"background", "overlay"}
+    for m in record["metrics"].values():
+        assert 0.0 <= m["accuracy"] <= 1.0 and m["chance"] == 0.25
+        assert m["n"] == 64 and m["n_train"] == 64
+    # four fixed textures: far above chance even after 4 training steps
+    assert record["metrics"]["background"]["accuracy"] > 0.6
+
+
+def test_averaging_and_robustness_records(run_dir: Path) -> None:
+    from empirical.evaluate import EvalOptions, evaluate
+    from empirical.features import load_run
+
+    run = load_run(run_dir)
+    opts = EvalOptions(layer="pooled", copies=(1, 3), jitter=(0.0, 0.5), max_iter=50)
+    path, rec = evaluate(run_dir, "averaging", opts, run=run)
+    assert path == run_dir / "eval" / "averaging-pooled-run.json"
+    assert set(rec["metrics"]) == {"M=1", "M=3"}
+    for per_task in rec["metrics"].values():
+        assert all(0.0 <= m["accuracy"] <= 1.0 for m in per_task.values())
+    _, rob = evaluate(run_dir, "robustness", opts, run=run)
+    assert set(rob["metrics"]) == {"reference", "jitter=0.5"}
+    # the same fitted probe everywhere: the same weight decay per task
+    for task in ("background", "overlay"):
+        wd = {rob["metrics"][s][task]["weight_decay"] for s in rob["metrics"]}
+        assert len(wd) == 1
+    assert rob["encoder_sha256"] == rec["encoder_sha256"]
+
+
+def test_probe_on_views_with_identity_views_equals_clean_probe(run_dir: Path) -> None:
+    """Identity views averaged over M copies are the clean inputs: same features, same probe."""
+    from empirical.evaluate import EvalOptions, evaluate_probes
+    from empirical.features import load_run
+
+    run = load_run(run_dir)
+    clean = evaluate_probes(run, EvalOptions(layer="pooled", max_iter=50))
+    ident = evaluate_probes(
+        run,
+        EvalOptions(
+            layer="pooled", views="identity", probe_on_views=True, num_copies=3, max_iter=50
+        ),
+    )
+    for task in clean:
+        assert ident[task]["accuracy"] == pytest.approx(clean[task]["accuracy"], abs=1 / 64)
+
+
+@pytest.mark.parametrize("what", ["weight", "bn_buffer", "head"])
+def test_frozen_check_catches_a_modified_encoder(run_dir: Path, what: str) -> None:
+    from empirical.evaluate import EncoderModified, EvalOptions, evaluate_probes
+    from empirical.features import load_run
+
+    run = load_run(run_dir)
+
+    def tamper(task: str, probe: object) -> None:
+        with torch.no_grad():
+            if what == "weight":
+                next(run.encoder.parameters()).view(-1)[0] += 1e-3
+            elif what == "bn_buffer":
+                bn = next(m for m in run.encoder.modules() if isinstance(m, torch.nn.BatchNorm2d))
+                bn.running_mean[0] += 1e-3
+            else:
+                next(run.head.parameters()).view(-1)[0] += 1e-3
+
+    with pytest.raises(EncoderModified, match="changed"):
+        evaluate_probes(run, EvalOptions(layer="pooled", max_iter=10), callback=tamper)
+
+
+def test_frozen_check_passes_and_hash_is_stable(run_dir: Path) -> None:
+    from empirical.evaluate import EvalOptions, evaluate_probes, weights_hash
+    from empirical.features import load_run
+
+    run = load_run(run_dir)
+    mods = {"encoder": run.encoder, "head": run.head}
+    h0 = weights_hash(mods)
+    calls: list[str] = []
+    evaluate_probes(
+        run, EvalOptions(layer="pooled", max_iter=10), callback=lambda t, p: calls.append(t)
+    )
+    assert calls == ["background", "overlay"] and weights_hash(mods) == h0
+    with torch.no_grad():
+        next(run.encoder.parameters()).view(-1)[0] += 1.0
+    assert weights_hash(mods) != h0
+
+
+def test_options_reject_bad_values() -> None:
+    from empirical.evaluate import EvalOptions
+
+    for kw, field in [
+        ({"layer": "logits"}, "layer"),
+        ({"num_copies": 0}, "num_copies"),
+        ({"copies": (0, 2)}, "copies"),
+        ({"jitter": (1.0,)}, "jitter"),
+        ({"n_train": -1}, "n_train"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"device": "tpu"}, "device"),
+    ]:
+        with pytest.raises(ValueError, match=field):
+            EvalOptions(**kw)  # type: ignore[arg-type]
+
+
+def test_cli_bad_arguments_exit_2(tmp_path: Path, run_dir: Path) -> None:
+    from empirical.evaluate import main
+
+    assert main([str(tmp_path / "missing")]) == 2
+    assert main([str(run_dir), "--copies", "0"]) == 2
+    assert main([str(run_dir), "--kind", "probe", "--name", "../x"]) == 2
+
+
+def test_spirograph_shift_exact() -> None:
+    from empirical.evaluate import spirograph_shift
+
+    assert spirograph_shift({}, "bg", 0.2) == {"bg_range": [0.2, pytest.approx(0.8)]}
+    assert spirograph_shift({}, "bg", 0.6) == {"bg_range": [0.6, 1.0]}  # capped at 1
+    assert spirograph_shift({"h_range": [1.0, 2.0]}, "h", 0.5) == {"h_range": [1.5, 2.5]}
+
+
+def test_jitter_views_zero_strength_is_identity() -> None:
+    from empirical.evaluate import jitter_views
+
+    x = torch.rand(3, 3, 8, 8)
+    batch = Batch(x=x, labels={}, index=torch.arange(3))
+    pair = jitter_views(0.0)(batch, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(pair.v1, x, rtol=1e-5, atol=1e-5)
+    strong = jitter_views(0.8)(batch, torch.Generator().manual_seed(0))
+    assert not math.isclose(float((strong.v1 - x).abs().max()), 0.0)
+
+
+def test_viewmaker_run_averages_over_its_trained_viewmaker(tmp_path: Path) -> None:
+    from empirical.config import Config, apply_overrides
+    from empirical.evaluate import EvalOptions, feature_averaging_sweep
+    from empirical.features import load_run
+    from empirical.train import train
+
+    cfg = apply_overrides(
+        Config(), [*TINY, "views.name=viewmaker", "views.vm_width=2", "views.vm_blocks=1"]
+    )
+    train(cfg, tmp_path)
+    run = load_run(tmp_path)
+    views = run.views("run", 3)
+    trained = run.models["viewmaker"]
+    for k, v in views.state_dict().items():  # type: ignore[attr-defined]
+        assert torch.equal(v, trained[k]), k
+    out = feature_averaging_sweep(run, EvalOptions(layer="pooled", copies=(1, 2), max_iter=20))
+    assert set(out) == {"M=1", "M=2"}
+    assert all(0.0 <= m["accuracy"] <= 1.0 for r in out.values() for m in r.values())
