@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from empirical.io import atomic_write, atomic_write_json
 
@@ -81,9 +81,11 @@ def make_figure(
     fig = spec.plot(results, cfg)
     paths = []
     for ext in ("png", "pdf"):
-        p = out_dir / f"{name}.{ext}"
-        atomic_write(p, lambda f, ext=ext: fig.savefig(f, format=ext, dpi=150, bbox_inches="tight"))
-        paths.append(p)
+
+        def save(f: BinaryIO, ext: str = ext) -> None:
+            fig.savefig(f, format=ext, dpi=150, bbox_inches="tight")
+
+        paths.append(atomic_write(out_dir / f"{name}.{ext}", save))
     plt.close(fig)
     paths.append(atomic_write_json(out_dir / f"{name}.config.json", cfg))
     return paths

@@ -14,7 +14,7 @@ WEAK = "#2471a3"  # the weak / suppressed feature group
 NEUTRAL = "#555555"
 THEORY = {"linestyle": "-", "linewidth": 1.8}
 SIMULATION = {"linestyle": "none", "marker": "o", "markersize": 4.5, "markerfacecolor": "white"}
-RC = {
+RC: dict[str, Any] = {
     "font.size": 9,
     "axes.titlesize": 9.5,
     "axes.labelsize": 9,
@@ -26,7 +26,7 @@ RC = {
 
 def subplots(nrows: int, ncols: int, width: float = 3.2, height: float = 2.8, **kw: Any) -> Any:
     """``plt.subplots`` with the project's size per panel and rc style."""
-    with plt.rc_context(RC):
+    with plt.rc_context(RC):  # type: ignore[arg-type]
         fig, axes = plt.subplots(
             nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, **kw
         )

@@ -55,8 +55,8 @@ def phase_config() -> Config:
 
 
 def compute_phase(cfg: Config) -> Results:
-    ratio = np.linspace(*cfg["ratio"], cfg["grid"])
-    p = np.linspace(*cfg["p"], cfg["grid"])
+    ratio = np.linspace(cfg["ratio"][0], cfg["ratio"][1], cfg["grid"])
+    p = np.linspace(cfg["p"][0], cfg["p"][1], cfg["grid"])
     rr, pp = np.meshgrid(ratio, p, indexing="xy")  # (grid_p, grid_ratio)
     panels = []
     for sigma in cfg["sigmas"]:
