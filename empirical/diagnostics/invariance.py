@@ -49,6 +49,12 @@ class Copies:
     alpha: torch.Tensor | None
 
 
+def sample_indices(n: int, num: int, rng: np.random.Generator) -> np.ndarray:
+    """``min(num, n)`` distinct indices of ``range(n)`` drawn at random, sorted (suites may be
+    ordered by class: the first ``num`` would not be a fair sample)."""
+    return np.sort(rng.choice(n, min(num, n), replace=False))
+
+
 def draw_copies(
     batch: Batch,
     views: ViewGenerator,
@@ -147,7 +153,7 @@ def measure_conditional_variance(
     batch_size: int = 64,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Conditional variance of ``encoder`` (frozen, eval mode) over the first ``num_inputs``
+    """Conditional variance of ``encoder`` (frozen, eval mode) over ``num_inputs`` random
     examples of ``dataset`` under ``views``; see :func:`conditional_variance`.
 
     The statistics of every batch are averaged, weighted by batch size, except ``ratio`` and
@@ -158,7 +164,7 @@ def measure_conditional_variance(
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
     device = module_device(encoder)
-    idx = np.arange(min(num_inputs, len(dataset)))
+    idx = sample_indices(len(dataset), num_inputs, rng)
     zs: list[torch.Tensor] = []
     with torch.no_grad(), eval_mode(encoder, head, views):
         for batch in read_batches(dataset, idx, batch_size, rng):
@@ -218,13 +224,13 @@ def alpha_predictability(
 ) -> dict[str, Any]:
     """R^2 of the shared ridge probe from the representation of a view to its alpha.
 
-    Fitted on both views of the first ``num_train`` training examples, scored on both views of
-    the first ``num_test`` test examples (fresh parameters). ``names`` label alpha's columns.
+    Fitted on both views of ``num_train`` random training examples, scored on both views of
+    ``num_test`` random test examples (fresh parameters). ``names`` label alpha's columns.
     """
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
-    tr_idx = np.arange(min(num_train, len(train)))
-    te_idx = np.arange(min(num_test, len(test)))
+    tr_idx = sample_indices(len(train), num_train, rng)
+    te_idx = sample_indices(len(test), num_test, rng)
     args = (layer, batch_size, rng, gen)
     x_tr, a_tr = view_alpha_features(encoder, head, train, views, tr_idx, *args)
     x_te, a_te = view_alpha_features(encoder, head, test, views, te_idx, *args)

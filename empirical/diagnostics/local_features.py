@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from empirical.data.base import Batch, MultiTaskDataset, append_post_view_channels
+from empirical.diagnostics.invariance import sample_indices
 from empirical.diagnostics.png import compose, label_rgb, save_png, to_rgb
 from empirical.features import eval_mode, module_device
 
@@ -229,7 +230,7 @@ def local_feature_maps(
     k: int | None = None,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Cluster maps of the first ``num_images`` inputs of ``dataset``: raw pixels and every
+    """Cluster maps of ``num_images`` random inputs of ``dataset``: raw pixels and every
     stage of ``encoder.feature_maps`` (frozen, eval mode, no grad).
 
     Returns ``{"inputs": (B, C, H, W), "truth": (B, H, W), "maps": {name: (B, h, w)}, "k": k}``
@@ -238,7 +239,7 @@ def local_feature_maps(
     """
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
-    batch = dataset.batch(np.arange(min(num_images, len(dataset))), rng)
+    batch = dataset.batch(sample_indices(len(dataset), num_images, rng), rng)
     truth = segmentation_truth(dataset, batch)
     k = int(truth.max()) + 1 if k is None else k
     if k < 2:
