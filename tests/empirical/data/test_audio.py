@@ -276,8 +276,8 @@ def test_digits_and_noise_distinguishable_on_held_out_speakers(
 def test_noise_only_clips_reveal_their_type(
     small_split: tuple[AudioDigitsNoiseDataset, AudioDigitsNoiseDataset],
 ) -> None:
-    """The three noise recordings differ in spectrum: babble has speech formant energy, traffic is
-    low-frequency heavy, machinery has harmonic lines."""
+    """The three noise recordings differ in spectral tilt (low bands minus high bands); traffic
+    is tilted further to low frequencies than babble."""
     train, _ = small_split
     bank = torch.from_numpy(train.noise_bank[:, : 2 * SAMPLE_RATE])  # (3, 32000)
     spec = log_mel_spectrogram(bank).mean(dim=(1, 3))  # (3, 64) mean log power per band
@@ -306,3 +306,14 @@ def test_bad_arguments_raise_value_error_naming_field(
 ) -> None:
     with pytest.raises(ValueError, match=field):
         build_audio_digits_noise("train", **{**SMALL, **kwargs})
+
+
+def test_missing_engine_gives_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from empirical.data import audio
+
+    monkeypatch.setitem(sys.modules, "espeakng_loader", None)  # import fails
+    monkeypatch.setattr(audio, "_ENGINE", None)
+    with pytest.raises(audio.EspeakUnavailableError, match="espeakng-loader"):
+        audio.espeak()
