@@ -16,6 +16,7 @@ from linear_theory.infonce import (
     InfoNCEConfig,
     InfoNCEHistory,
     bits_mgf,
+    bits_only_gap,
     bits_only_loss,
     group_growth_rates,
     group_weights,
@@ -200,6 +201,10 @@ def test_bits_only_loss_limits() -> None:
     taus = np.array([0.05, 0.1, 0.2, 0.5])
     assert np.all(bits_only_loss(64, n, taus) >= ntxent_lower_bound(n, taus))
     assert np.all(np.diff(bits_only_loss(np.array([0, 4, 8, 16, 64]), n, 0.1)) < 0)
+    gap = bits_only_gap(np.array([1, 8, 64, 10**7]), n, 0.2)
+    limit = math.log1p((2 * n - 2) * math.exp(-5.0)) - float(ntxent_lower_bound(n, 0.2))
+    assert np.all(gap > 0) and np.all(np.diff(gap) < 0)
+    assert gap[-1] == pytest.approx(limit, rel=1e-4)
 
 
 @pytest.mark.parametrize(
