@@ -8,9 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.lib.stride_tricks import sliding_window_view
 
 from empirical.data import MultiTaskDataset
+from empirical.data.overlay import composite, paste_glyphs
 from empirical.data.registry import SUITES, build_suite
 from empirical.data.sources import FASHION_DIR, letter_masks, natural_crops
 
@@ -195,3 +198,42 @@ def test_bad_indices_and_unknown_suite() -> None:
         ds.batch(np.array([10]), np.random.default_rng(0))
     with pytest.raises(ValueError, match="unknown suite"):
         build_suite("overlay-cats-on-natural")
+
+
+@settings(deadline=None, max_examples=30, derandomize=True)
+@given(
+    seed=st.integers(0, 2**16),
+    size=st.integers(4, 12),
+    copies=st.integers(1, 4),
+)
+def test_paste_glyphs_matches_a_loop_reference(seed: int, size: int, copies: int) -> None:
+    rng = np.random.default_rng(seed)
+    glyphs = rng.random((3, size, size)).astype(np.float32)
+    rows = rng.integers(0, 20 - size + 1, (3, copies))
+    cols = rng.integers(0, 20 - size + 1, (3, copies))
+    ref = np.zeros((3, 20, 20), dtype=np.float32)
+    for b in range(3):
+        for k in range(copies):
+            for i in range(size):
+                for j in range(size):
+                    r, c = rows[b, k] + i, cols[b, k] + j
+                    ref[b, r, c] = max(ref[b, r, c], glyphs[b, i, j])
+    np.testing.assert_array_equal(paste_glyphs(glyphs, rows, cols, 20), ref)
+
+
+@settings(deadline=None, max_examples=40, derandomize=True)
+@given(seed=st.integers(0, 2**16), opacity=st.floats(0.01, 1.0))
+def test_composite_is_a_convex_blend(seed: int, opacity: float) -> None:
+    """Each pixel lies between its background and the overlay colour; zero coverage keeps the
+    background, full coverage at opacity 1 gives the colour."""
+    rng = np.random.default_rng(seed)
+    bg = rng.random((2, 3, 8, 8)).astype(np.float32)
+    cover = rng.random((2, 8, 8)).astype(np.float32)
+    cover[:, 0, 0], cover[:, 1, 1] = 0.0, 1.0
+    colour = rng.random((2, 3))
+    x = composite(bg, cover, np.full(2, opacity), colour)
+    col = colour[:, :, None, None].astype(np.float32)
+    assert np.all(x >= np.minimum(bg, col) - 1e-6) and np.all(x <= np.maximum(bg, col) + 1e-6)
+    np.testing.assert_array_equal(x[:, :, 0, 0], bg[:, :, 0, 0])
+    expected = (1 - opacity) * bg[:, :, 1, 1] + opacity * colour
+    np.testing.assert_allclose(x[:, :, 1, 1], expected, atol=1e-6)
