@@ -8,6 +8,7 @@ Feature Dropout (Tamkin et al. 2023) and of Chen et al.'s (2021) DigitOnImage / 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -313,8 +314,14 @@ def letter_masks(size: int = 28) -> np.ndarray:
     """The 26 capital letters A..Z rendered in DejaVu Sans, ``(26, size, size)`` float32 in [0, 1].
 
     Each glyph is rendered at 96 px with PIL (a matplotlib dependency), cropped to its ink box,
-    centred on a square canvas with a 10% margin and resized to ``size``.
+    centred on a square canvas with a 10% margin and resized to ``size``. Rendered once per
+    process (and size); callers get a copy.
     """
+    return _letter_masks(size).copy()
+
+
+@functools.lru_cache(maxsize=8)
+def _letter_masks(size: int) -> np.ndarray:
     from PIL import Image, ImageDraw, ImageFont
 
     font = ImageFont.truetype(str(dejavu_font_path()), 96)
