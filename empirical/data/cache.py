@@ -109,9 +109,7 @@ def _save(
     for key, arr in arrays.items():
         if not isinstance(arr, np.ndarray) or arr.dtype == object:
             raise ValueError(f"cache entry {name!r}: array {key!r} must be a numeric np.ndarray")
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)  # type: ignore[arg-type]
-    data = buf.getvalue()
+    data = npz_bytes(arrays)
     atomic_write_bytes(npz_path, data)
     manifest = {
         "name": name,
@@ -130,6 +128,19 @@ def _save(
         },
     }
     atomic_write_json(manifest_path, manifest)
+
+
+def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
+    """An uncompressed npz of ``arrays`` whose bytes depend only on the arrays (fixed zip
+    timestamps, sorted names), so that two builds of the same data are byte-identical and
+    concurrent writers of one entry agree with each other's manifest."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for key in sorted(arrays):
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            with zf.open(info, "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asanyarray(arrays[key]), allow_pickle=False)
+    return buf.getvalue()
 
 
 def _load(
@@ -160,11 +171,16 @@ def _load(
             arrays = {k: npz[k] for k in npz.files}
     except (OSError, ValueError, zipfile.BadZipFile) as err:
         raise CacheCorruptError(f"array file unreadable: {err}") from err
-    expected = manifest.get("arrays", {})
-    if set(arrays) != set(expected):
+    expected = manifest.get("arrays")
+    if not isinstance(expected, dict) or set(arrays) != set(expected):
         raise CacheCorruptError("array names differ from the manifest")
     for k, a in arrays.items():
-        if list(a.shape) != expected[k]["shape"] or str(a.dtype) != expected[k]["dtype"]:
+        entry = expected[k]
+        if (
+            not isinstance(entry, dict)
+            or list(a.shape) != entry.get("shape")
+            or str(a.dtype) != entry.get("dtype")
+        ):
             raise CacheCorruptError(f"array {k!r} has a shape or dtype the manifest does not list")
     return arrays
 

@@ -91,7 +91,8 @@ class OverlayConfig:
         overlay: ``digits``, ``shapes`` or ``letters``.
         background: ``natural``, ``fashion`` or ``cifar10``.
         size: glyph side in pixels (shapes: diameter), 4..32 (``None``: overlay default).
-        opacity: ``(low, high)``, opacity drawn uniformly per example, 0 < low <= high <= 1.
+        opacity: ``(low, high)``, opacity drawn uniformly per example, 0 < low <= high <= 1
+            (a single number means a fixed opacity).
         count: copies drawn per example (same class): grid 1..grid^2 cells, random 1..8.
         placement: ``grid`` (copies centred in distinct cells of a grid x grid layout, cells
             chosen at random) or ``random`` (uniform positions inside the canvas).
@@ -123,7 +124,11 @@ class OverlayConfig:
         for key, value in OVERLAY_DEFAULTS[self.overlay].items():
             if getattr(self, key) is None:
                 object.__setattr__(self, key, value)
-        object.__setattr__(self, "opacity", tuple(float(v) for v in self.opacity))  # type: ignore[union-attr]
+        op = self.opacity
+        pair = (op, op) if isinstance(op, (int, float)) else tuple(op)  # type: ignore[arg-type]
+        if len(pair) != 2:
+            raise ValueError(f"opacity must be a number or a (low, high) pair; got {op!r}")
+        object.__setattr__(self, "opacity", (float(pair[0]), float(pair[1])))
         size, count = int(self.size), int(self.count)  # type: ignore[arg-type]
         lo, hi = self.opacity  # type: ignore[misc]
         if not 1 <= self.grid <= 4:

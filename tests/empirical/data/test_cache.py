@@ -11,7 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from empirical.data.cache import CACHE_ENV, cache_dir, cache_paths, cached_arrays, config_hash
+from empirical.data.cache import (
+    CACHE_ENV,
+    cache_dir,
+    cache_paths,
+    cached_arrays,
+    config_hash,
+    npz_bytes,
+)
 
 
 class Builder:
@@ -115,3 +122,26 @@ def test_config_hash_ignores_key_order(config: dict) -> None:
     reordered = dict(reversed(list(config.items())))
     assert config_hash(config, "1") == config_hash(reordered, "1")
     assert config_hash(config, "1") != config_hash(config, "2")
+
+
+def test_npz_bytes_are_deterministic_and_loadable(tmp_path: Path) -> None:
+    arrays = Builder(2)()
+    first, second = npz_bytes(arrays), npz_bytes(dict(reversed(list(arrays.items()))))
+    assert first == second  # no timestamps, sorted names: concurrent writers agree
+    (tmp_path / "a.npz").write_bytes(first)
+    with np.load(tmp_path / "a.npz", allow_pickle=False) as npz:
+        for key, value in arrays.items():
+            np.testing.assert_array_equal(npz[key], value)
+            assert npz[key].dtype == value.dtype
+
+
+def test_manifest_with_wrong_array_entries_is_rebuilt(tmp_path: Path) -> None:
+    build = Builder(6)
+    cached_arrays("entry", {"k": 6}, build, root=tmp_path)
+    manifest_path = cache_paths("entry", {"k": 6}, root=tmp_path)[1]
+    manifest = json.loads(manifest_path.read_text())
+    manifest["arrays"]["a"]["shape"] = [999]
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.warns(RuntimeWarning, match="shape or dtype"):
+        cached_arrays("entry", {"k": 6}, build, root=tmp_path)
+    assert build.calls == 2

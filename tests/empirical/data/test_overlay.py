@@ -182,6 +182,8 @@ def test_cifar10_background_uses_the_loader(tmp_path: Path) -> None:
         ({"size": 17}, "size"),  # larger than a 16-pixel grid cell
         ({"size": 40, "placement": "random"}, "size"),
         ({"opacity": (0.5, 0.2)}, "opacity"),
+        ({"opacity": (0.5, 0.6, 0.7)}, "opacity"),
+        ({"opacity": 1.5}, "opacity"),
         ({"count": 5}, "count"),  # 2x2 grid has 4 cells
         ({"max_examples": 0}, "max_examples"),
         ({"sise": 10}, "unknown option"),
@@ -190,6 +192,11 @@ def test_cifar10_background_uses_the_loader(tmp_path: Path) -> None:
 def test_bad_options_are_named(options: dict, field: str) -> None:
     with pytest.raises(ValueError, match=field):
         build_suite("overlay-digits-on-natural", "train", **options)
+
+
+def test_scalar_opacity_is_fixed() -> None:
+    ds = build_suite("overlay-shapes-on-natural", "test", max_examples=4, opacity=0.5)
+    assert ds.config.opacity == (0.5, 0.5)
 
 
 def test_bad_indices_and_unknown_suite() -> None:
