@@ -38,6 +38,7 @@ from empirical.features import eval_mode, read_batches
 from empirical.models import convnet
 from empirical.views.base import ViewGenerator
 from empirical.views.expert import expert_views
+from empirical.views.viewmaker import Viewmaker, ViewmakerViews
 
 
 @dataclass(frozen=True)
@@ -256,11 +257,9 @@ def untrained_viewmaker(
     blocks: int = 2,
     seed: int = 0,
     expert: Any = None,
-) -> ViewGenerator:
+) -> ViewmakerViews:
     """A freshly initialised viewmaker (``ViewmakerViews``) with budget ``eps``; the weights are
     drawn from a torch generator seeded with ``seed`` (the global generator is left alone)."""
-    from empirical.views.viewmaker import Viewmaker, ViewmakerViews
-
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         vm = Viewmaker(in_channels, width, blocks, eps=eps)
