@@ -79,7 +79,8 @@ def cmd_list(names: Sequence[str], out: Any = None) -> int:
         print(f"  {spec.description}", file=out)
         try:
             train, test = build_suite(name, "train"), build_suite(name, "test")
-        except (ValueError, FileNotFoundError) as err:
+        except (ValueError, FileNotFoundError, OSError, RuntimeError, ImportError) as err:
+            # one suite that cannot be built here (missing files or engine) must not hide the rest
             print(f"  unavailable with default options: {err}", file=out)
             continue
         print(f"  tasks: {_describe_tasks(train)}", file=out)
