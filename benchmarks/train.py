@@ -1,0 +1,126 @@
+"""Training-harness benchmarks (issue 4): the default CPU presets of the digits-on-natural suite.
+
+Runs ``python -m empirical.train`` on ``expert-digits-cpu`` and ``viewmaker-digits-cpu`` (the
+default preset) in subprocesses, in full, and reports:
+
+- ``pretrain_digits_cpu_s``: wall time of the default (viewmaker) preset, process start to end;
+  ``pretrain_digits_cpu_s_expert`` the same for expert views. Target: at most 300 s each.
+- ``train_images_per_s_expert`` / ``_viewmaker``: training images per second of those runs (sum
+  of step times, from summary.json).
+- ``train_flops_fraction``: achieved FLOP/s of the viewmaker preset's training step divided by the
+  dense float32 matmul FLOP/s measured here, with the same thread count. Step FLOPs per image =
+  3 (forward + backward) x 2 views x forward FLOPs of viewmaker + encoder + head, counted with
+  ``empirical.models.count_flops``; ``train_flops_fraction_expert`` without the viewmaker.
+- ``train_peak_rss_mb``: peak resident memory of those runs (max over both). Target <= 4000.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def matmul_flops_per_s(n: int = 1024, repeats: int = 10) -> float:
+    """Dense float32 ``(n, n) @ (n, n)`` FLOP/s (2 n^3 per product), best of ``repeats``."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b  # (n, n) @ (n, n) -> (n, n)
+        best = min(best, time.perf_counter() - t)
+    return 2.0 * n**3 / best
+
+
+class _Bound(nn.Module):
+    """``viewmaker(x, generator)`` as a one-argument module for ``count_flops``."""
+
+    def __init__(self, viewmaker: nn.Module) -> None:
+        super().__init__()
+        self.viewmaker = viewmaker
+        self.generator = torch.Generator().manual_seed(0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.viewmaker(x, self.generator)
+
+
+def step_flops_per_image(preset: str) -> int:
+    """Training FLOPs per image of ``preset``: 3 x 2 views x forward FLOPs of its modules."""
+    from empirical import presets
+    from empirical.models import ProjectionHead, build_encoder, count_flops
+    from empirical.train import build_views, encoder_kwargs
+
+    cfg = presets.get(preset)
+    shape = (3, 32, 32)
+    encoder = build_encoder(cfg.model.encoder, shape[0], **encoder_kwargs(cfg))
+    head = ProjectionHead(
+        encoder.feat_dim, cfg.model.head_hidden, cfg.model.out_dim, cfg.model.head_depth
+    )
+    forward = count_flops(encoder, shape) + count_flops(head, (encoder.feat_dim,))
+    views = build_views(cfg, shape[0])
+    viewmaker = getattr(views, "viewmaker", None)
+    if isinstance(viewmaker, nn.Module):
+        forward += count_flops(_Bound(viewmaker), shape)
+    return 3 * 2 * forward
+
+
+def pretrain(preset: str, out: Path) -> dict[str, float]:
+    """Run ``preset`` in full in a subprocess; wall time, images/s and peak RSS (MB)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "empirical.train", "--preset", preset, "--out", str(out), "--quiet"],
+        cwd=ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+    )
+    wall = time.perf_counter() - t
+    if done.returncode != 0:
+        raise RuntimeError(f"{preset} failed ({done.returncode}): {done.stderr[-2000:]}")
+    summary = json.loads((out / "summary.json").read_text())
+    rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {
+        "wall_s": wall,
+        "img_per_s": float(summary["img_per_s"]),
+        "rss_mb": max(rss_kb, before) / 1024.0,
+        "knn": summary["knn"],
+    }
+
+
+def run() -> dict[str, float | int | str]:
+    matmul = matmul_flops_per_s()
+    out: dict[str, float | int | str] = {"train_matmul_gflops": round(matmul / 1e9, 2)}
+    with tempfile.TemporaryDirectory() as tmp:
+        expert = pretrain("expert-digits-cpu", Path(tmp) / "expert")
+        viewmaker = pretrain("viewmaker-digits-cpu", Path(tmp) / "viewmaker")
+    flops_vm = step_flops_per_image("viewmaker-digits-cpu")
+    flops_ex = step_flops_per_image("expert-digits-cpu")
+    out.update(
+        {
+            "pretrain_digits_cpu_s": round(viewmaker["wall_s"], 1),
+            "pretrain_digits_cpu_s_expert": round(expert["wall_s"], 1),
+            "train_images_per_s_expert": round(expert["img_per_s"], 1),
+            "train_images_per_s_viewmaker": round(viewmaker["img_per_s"], 1),
+            "train_flops_fraction": round(flops_vm * viewmaker["img_per_s"] / matmul, 3),
+            "train_flops_fraction_expert": round(flops_ex * expert["img_per_s"] / matmul, 3),
+            "train_peak_rss_mb": round(max(expert["rss_mb"], viewmaker["rss_mb"]), 1),
+            "train_threads": torch.get_num_threads(),
+        }
+    )
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(), indent=2))
