@@ -109,46 +109,50 @@ def encoder_kwargs(cfg: Config) -> dict[str, Any]:
 
 
 def build_views(cfg: Config, in_channels: int) -> Callable[[Batch, torch.Generator], Any]:
-    """The view generator of ``cfg.views`` for inputs with ``in_channels`` channels."""
-    from empirical.views.expert import expert_views
+    """The view generator of ``cfg.views`` (``empirical.views.build_views``) for inputs with
+    ``in_channels`` channels (before post-view channels)."""
+    from empirical.views import build_views as build
 
     v = cfg.views
     audio = cfg.model.encoder == "spectrogram"
-
-    def expert() -> Any:
-        if audio:
-            return expert_views("audio")
-        j = v.jitter
-        return expert_views(
-            "image",
-            crop_scale=(v.crop_min, 1.0),
-            jitter=(j, j, j, min(j / 4.0, 0.5)),
-            p_jitter=0.8 if j > 0 else 0.0,
-            p_gray=0.2 if j > 0 else 0.0,
-            p_blur=0.5 if j > 0 else 0.0,
-        )
-
-    base = expert() if v.base == "expert" else None
+    j = v.jitter
+    expert_kw: dict[str, Any] = (
+        {}
+        if audio
+        else {
+            "crop_scale": (v.crop_min, 1.0),
+            "jitter": (j, j, j, min(j / 4.0, 0.5)),
+            "p_jitter": 0.8 if j > 0 else 0.0,
+            "p_gray": 0.2 if j > 0 else 0.0,
+            "p_blur": 0.5 if j > 0 else 0.0,
+        }
+    )
+    modality = "audio" if audio else "image"
+    with_base = v.base == "expert"
     if v.name == "expert":
-        return expert()
-    if v.name == "identity":
-        from empirical.views.base import IdentityViews
-
-        return IdentityViews()
+        return build("expert", modality=modality, **expert_kw)
     if v.name == "oracle":
-        from empirical.views.oracle import OracleDropoutViews
-
-        return OracleDropoutViews(v.p, base=base)
+        return build(
+            "oracle",
+            p=v.p,
+            base="expert" if with_base else None,
+            base_kwargs={"modality": modality, **expert_kw} if with_base else None,
+        )
     if v.name == "viewmaker":
-        from empirical.views.viewmaker import Viewmaker, ViewmakerViews
-
-        vm = Viewmaker(in_channels, v.vm_width, v.vm_blocks, eps=v.eps, clamp=v.clamp)
-        return ViewmakerViews(vm, expert=base)
-    import empirical.views as views_pkg
-
-    build = getattr(views_pkg, "build_views", None)
-    if build is None:
-        raise ConfigError("views.name", f"{v.name!r} views are not available yet")
+        if with_base and audio:
+            raise ConfigError("views.base", "expert views after a viewmaker are image-only")
+        return build(
+            "viewmaker",
+            in_channels=in_channels,
+            base_channels=v.vm_width,
+            num_res_blocks=v.vm_blocks,
+            eps=v.eps,
+            clamp=v.clamp,
+            expert=with_base,
+            expert_kwargs=expert_kw if with_base else None,
+        )
+    if v.name == "foster":
+        return build("foster", crop_scale=(v.crop_min, 1.0))
     return build(v.name)
 
 

@@ -261,3 +261,47 @@ def test_knn_monitor_exact_on_separable_features() -> None:
     assert knn_monitor(Flat(), bank, query, (task,), 3, torch.device("cpu")) == {"c": 1.0}
     wrong = Batch(x=bank.x, labels={"c": (bank.labels["c"] + 1) % 4}, index=bank.index)
     assert knn_monitor(Flat(), wrong, query, (task,), 1, torch.device("cpu")) == {"c": 0.0}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("gp", [0.0, 0.1])
+def test_foster_colour_views_with_gradient_penalty(tmp_path: Path, gp: float) -> None:
+    from empirical.train import train
+
+    cfg = tiny_config(
+        "views.name=foster",
+        f"regulariser.weight={gp}",
+        "regulariser.num_samples=4",
+        "optim.epochs=1",
+        "run.knn_every=0",
+    )
+    summary = train(cfg, tmp_path)
+    assert summary["status"] == "completed" and math.isfinite(summary["final_loss"])
+
+
+@pytest.mark.slow
+def test_spirograph_with_gradient_penalty_reports_regression_knn(tmp_path: Path) -> None:
+    from empirical.train import train
+
+    cfg = tiny_config(
+        "data.suite=spirograph",
+        "data.options.n_train=64",
+        "data.options.n_test=32",
+        "views.name=spirograph",
+        "regulariser.weight=0.01",
+        "regulariser.cap=1000",
+        "regulariser.num_samples=4",
+        "optim.epochs=1",
+    )
+    summary = train(cfg, tmp_path)
+    assert summary["status"] == "completed" and math.isfinite(summary["final_loss"])
+    assert set(summary["knn"]) == {"targets"} and summary["knn"]["targets"] <= 1.0
+
+
+def test_gradient_penalty_needs_differentiable_views(tmp_path: Path) -> None:
+    from empirical.config import ConfigError
+    from empirical.train import train
+
+    cfg = tiny_config("views.name=expert", "regulariser.weight=0.1", "optim.epochs=1")
+    with pytest.raises(ConfigError, match=r"regulariser\.weight"):
+        train(cfg, tmp_path)
