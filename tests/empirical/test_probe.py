@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from empirical.data.base import TaskSpec
 from empirical.probe import (
+    LOGISTIC_GRID,
     Standardiser,
     fit_logistic,
     fit_probe,
@@ -114,7 +115,7 @@ def test_logistic_probe_recovers_linear_classes() -> None:
     probe, m = probe_task(task, x[:2000], y[:2000], x[2000:], y[2000:])
     assert m["accuracy"] > 0.95
     assert m["chance"] == 0.25
-    assert set(probe.validation) == {1e-5, 1e-4, 1e-3, 1e-2}
+    assert set(probe.validation) == set(LOGISTIC_GRID)
     best = max(probe.validation.values())
     assert probe.validation[probe.weight_decay] == best
 
