@@ -13,7 +13,7 @@ from pathlib import Path
 
 from empirical.io import atomic_write_json
 
-BENCHMARKS = ["theory"]
+BENCHMARKS = ["theory", "data", "spirograph", "viewmaker", "train", "evaluate"]
 BENCH_PATH = Path("results") / "bench.json"
 
 
