@@ -2,11 +2,11 @@
 
 ``python -m empirical.diagnostics RUN_DIR --what invariance|dropout-rate|local|gallery [options]``
 loads the run (``empirical.features.load_run``), runs one diagnostic inside the frozen-encoder
-check of ``empirical.evaluate`` and writes ``RUN_DIR/eval/diagnostics-WHAT.json`` atomically, in
-the record format of ``empirical.evaluate`` (``schema``, ``name``, ``kind``, ``config``,
-``seed``, ``options``, ``code_version``, ``encoder_sha256``, ``metrics``, ...), so that
-``python -m empirical.report`` aggregates it over seeds like any evaluation. ``local`` and
-``gallery`` also write ``RUN_DIR/eval/diagnostics-WHAT.png``.
+check of ``empirical.evaluate`` and writes ``RUN_DIR/eval/NAME.json`` atomically (``NAME`` =
+``--name``, default ``diagnostics-WHAT``), in the record format of ``empirical.evaluate``
+(``schema``, ``name``, ``kind``, ``config``, ``seed``, ``options``, ``code_version``,
+``encoder_sha256``, ``metrics``, ...), so that ``python -m empirical.report`` aggregates it over
+seeds like any evaluation. ``local`` and ``gallery`` also write ``RUN_DIR/eval/NAME.png``.
 
 - ``invariance``: conditional variance (fresh views, and alpha-only where the views have alpha)
   and the R^2 of alpha from the representation (``invariance.py``);
@@ -315,11 +315,14 @@ def diagnose(
     run: LoadedRun | None = None,
     train_set: MultiTaskDataset | None = None,
     test_set: MultiTaskDataset | None = None,
+    name: str | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """Run diagnostic ``what`` on ``run_dir``; write ``run_dir/eval/diagnostics-WHAT.json``.
+    """Run diagnostic ``what`` on ``run_dir``; write ``run_dir/eval/NAME.json`` (and
+    ``NAME.png`` for ``local`` and ``gallery``).
 
     Args:
         run, train_set, test_set: an already loaded run / datasets (default: from run_dir).
+        name: result name (default ``diagnostics-WHAT``), a plain file name.
 
     Returns:
         The JSON path and the record (``empirical.evaluate``'s format, ``kind`` = ``what``).
@@ -327,11 +330,13 @@ def diagnose(
     if what not in WHATS:
         raise ValueError(f"what must be one of {', '.join(WHATS)}; got {what!r}")
     opts = options or DiagnosticOptions()
+    name = name or f"diagnostics-{what}"
+    if "/" in name or name.startswith("."):
+        raise ValueError(f"name must be a plain file name; got {name!r}")
     run_dir = Path(run_dir)
     t0 = time.perf_counter()
     run = run or load_run(run_dir, opts.device)
     test = test_set or run.dataset("test")
-    name = f"diagnostics-{what}"
     png = run_dir / "eval" / f"{name}.png"
     modules: dict[str, nn.Module] = {"encoder": run.encoder, "head": run.head}
     with frozen(modules):
@@ -373,6 +378,7 @@ def _parser() -> argparse.ArgumentParser:
     d = DiagnosticOptions()
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--what", choices=WHATS, required=True)
+    p.add_argument("--name", help="result name (default diagnostics-WHAT)")
     p.add_argument("--views", default=d.views, help="invariance: run (default) or a views.name")
     p.add_argument("--layer", choices=LAYERS, default=d.layer, help="invariance layer")
     p.add_argument("--num-inputs", type=int, default=d.num_inputs)
@@ -411,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.threads > 0:
             torch.set_num_threads(args.threads)
-        path, record = diagnose(args.run_dir, args.what, opts)
+        path, record = diagnose(args.run_dir, args.what, opts, name=args.name)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -88,8 +88,9 @@ def test_dropout_rate_cli(run_dir: Path) -> None:
     ident = m["views"]["identity"]
     assert ident["overlay"]["rate"] == 0.0 and ident["background"]["rate"] == 0.0
     assert len(list((run_dir / "eval" / "judges").glob("*.pt"))) == 2
-    assert main([*args, "--judge-steps", "30", "--eps", "0.05"]) == 0  # judges from the cache
-    again = _record(run_dir, "dropout-rate")["metrics"]
+    # judges from the cache; a second result under its own name
+    assert main([*args, "--judge-steps", "30", "--eps", "0.05", "--name", "again"]) == 0
+    again = json.loads((run_dir / "eval" / "again.json").read_text())["metrics"]
     assert again["judges"] == m["judges"]
     assert again["views"]["identity"] == ident
 
@@ -114,6 +115,7 @@ def test_local_and_gallery_cli(run_dir: Path) -> None:
 def test_bad_arguments_exit_2(run_dir: Path, tmp_path: Path) -> None:
     assert main([str(run_dir), "--what", "local", "--k", "1"]) == 2
     assert main([str(tmp_path), "--what", "local"]) == 2  # no checkpoint
+    assert main([str(run_dir), "--what", "local", "--name", "../x"]) == 2
     with pytest.raises(SystemExit) as e:
         main([str(run_dir), "--what", "nothing"])
     assert e.value.code == 2
