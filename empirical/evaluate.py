@@ -120,9 +120,9 @@ class EvalOptions:
             clean inputs.
         copies: the sweep over M for ``averaging``.
         jitter: colour-jitter strengths for ``robustness`` on images (each in [0, 1)).
-        n_train: training examples for the probe (first N; 0 = the run's ``data.train_size``,
-            all if that is 0).
-        n_test: test examples (first N; 0 = all).
+        n_train: training examples for the probe (a seeded random subset of the training split;
+            0 = the run's ``data.train_size``, all if that is 0).
+        n_test: test examples (a seeded random subset; 0 = all).
         batch_size: examples per forward pass.
         weight_decay: probe lambda; negative = select on a validation split.
         max_iter: L-BFGS iterations of the logistic probe.
@@ -169,17 +169,24 @@ class EvalOptions:
 # ---------------------------------------------------------------------------------------------
 
 
-def _indices(n_wanted: int, n_have: int) -> np.ndarray:
-    return np.arange(n_have if n_wanted == 0 else min(n_wanted, n_have))
+def subset(n_wanted: int, n_have: int, rng: np.random.Generator) -> np.ndarray:
+    """``n_wanted`` distinct indices of ``range(n_have)`` drawn at random, sorted (all for 0 or
+    ``n_wanted >= n_have``). Random, not the first N: suites may be stored sorted by class."""
+    if n_wanted == 0 or n_wanted >= n_have:
+        return np.arange(n_have)
+    return np.sort(rng.choice(n_have, n_wanted, replace=False))
 
 
 def train_test_indices(
     run: LoadedRun, options: EvalOptions, train_set: MultiTaskDataset, test_set: MultiTaskDataset
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The first ``n_train`` (default: the run's ``data.train_size``) training and first
+    """Seeded random subsets: ``n_train`` (default: the run's ``data.train_size``) training and
     ``n_test`` test examples."""
     n_train = options.n_train or run.config.data.train_size
-    return _indices(n_train, len(train_set)), _indices(options.n_test, len(test_set))
+    return (
+        subset(n_train, len(train_set), np.random.default_rng([options.seed, 10])),
+        subset(options.n_test, len(test_set), np.random.default_rng([options.seed, 11])),
+    )
 
 
 def view_channels(dataset: MultiTaskDataset) -> int:
@@ -513,8 +520,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--num-copies", type=int, default=1, help="probe-on-views: M copies averaged")
     p.add_argument("--copies", type=_ints, default=DEFAULT_COPIES, help="averaging: M values")
     p.add_argument("--jitter", type=_floats, default=DEFAULT_JITTER, help="robustness strengths")
-    p.add_argument("--n-train", type=int, default=0, help="0 = the run's data.train_size")
-    p.add_argument("--n-test", type=int, default=0, help="0 = all")
+    p.add_argument(
+        "--n-train", type=int, default=0, help="random subset size (0 = data.train_size)"
+    )
+    p.add_argument("--n-test", type=int, default=0, help="random subset size (0 = all)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--weight-decay", type=float, default=-1.0, help="< 0: select on validation")
     p.add_argument("--max-iter", type=int, default=100)

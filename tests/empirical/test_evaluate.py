@@ -279,3 +279,14 @@ def test_viewmaker_run_averages_over_its_trained_viewmaker(tmp_path: Path) -> No
     out = feature_averaging_sweep(run, EvalOptions(layer="pooled", copies=(1, 2), max_iter=20))
     assert set(out) == {"M=1", "M=2"}
     assert all(0.0 <= m["accuracy"] <= 1.0 for r in out.values() for m in r.values())
+
+
+def test_subset_is_random_sorted_and_distinct() -> None:
+    from empirical.evaluate import subset
+
+    assert np.array_equal(subset(0, 5, np.random.default_rng(0)), np.arange(5))
+    assert np.array_equal(subset(20, 10, np.random.default_rng(0)), np.arange(10))
+    s = subset(300, 1000, np.random.default_rng(0))
+    assert len(np.unique(s)) == 300 and np.all(np.diff(s) > 0)
+    assert s.max() > 700  # not the first 300 (suites may be sorted by class)
+    assert np.array_equal(s, subset(300, 1000, np.random.default_rng(0)))
