@@ -11,7 +11,8 @@ deterministic and fast at CPU scale):
   closed form (Cholesky of the primal ``D x D`` or the dual ``N x N`` Gram matrix, whichever is
   smaller); reports MSE and ``R^2 = 1 - SSE / SST`` per target dimension and their means.
 
-Features are standardised with the training set's mean and standard deviation (``z``). The weight
+Features are standardised with the training set's mean and standard deviation (``z``; scales
+floored at 1% of the RMS feature scale, see :class:`Standardiser`). The weight
 decay ``lambda`` is either given or chosen on a seeded validation split of the training set
 (best validation accuracy, ties broken by validation loss; best validation MSE for regression),
 after which the probe is refitted on the whole training set.
@@ -29,23 +30,33 @@ import torch.nn.functional as F
 from empirical.data.base import TaskSpec
 
 LOGISTIC_GRID: tuple[float, ...] = (1e-4, 1e-3, 1e-2)
-RIDGE_GRID: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
-STD_FLOOR = 1e-6  # features with a smaller training std are centred but not scaled up
+RIDGE_GRID: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
+REL_STD_FLOOR = 1e-2  # scales are at least 1% of the RMS feature std (see Standardiser)
 
 
 @dataclass(frozen=True)
 class Standardiser:
-    """``z = (x - mean) / scale``; ``mean``, ``scale`` ``(D,)`` from the training features."""
+    """``z = (x - mean) / scale``; ``mean``, ``scale`` ``(D,)`` from the training features.
+
+    ``scale = max(std, 0.01 * rms)`` with ``rms = sqrt(mean_j std_j^2)`` the typical feature
+    scale (all-constant features: scale 1). The floor keeps nearly dead features (a ReLU unit
+    active on a handful of training examples) from being blown up by orders of magnitude on
+    test inputs; features above it are exactly standardised, so the probe is invariant to
+    per-feature affine maps ``x -> a x + c`` (``a > 0``) as long as no feature falls below it.
+    """
 
     mean: torch.Tensor
     scale: torch.Tensor
 
     @classmethod
     def fit(cls, x: torch.Tensor) -> Standardiser:
-        """From training features ``x`` ``(N, D)``; constant features get scale 1."""
+        """From training features ``x`` ``(N, D)``."""
         mean = x.mean(dim=0)
         std = x.std(dim=0, unbiased=False)
-        return cls(mean, torch.where(std > STD_FLOOR, std, torch.ones_like(std)))
+        floor = REL_STD_FLOOR * float(std.square().mean().sqrt())
+        if floor == 0.0:
+            return cls(mean, torch.ones_like(std))
+        return cls(mean, std.clamp_min(floor))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.scale
