@@ -262,7 +262,10 @@ def _datasets(
     train_set: MultiTaskDataset | None,
     test_set: MultiTaskDataset | None,
 ) -> tuple[MultiTaskDataset, MultiTaskDataset]:
-    return train_set or run.dataset("train"), test_set or run.dataset("test")
+    return (
+        run.dataset("train") if train_set is None else train_set,
+        run.dataset("test") if test_set is None else test_set,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
