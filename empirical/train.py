@@ -479,7 +479,7 @@ class Metrics:
 def _checkpoint_state(
     cfg: Config,
     parts: Parts,
-    np_rng: np.random.Generator,
+    rng_ranks: list[Any],
     epoch: int,
     step: int,
     perm: np.ndarray,
@@ -494,7 +494,7 @@ def _checkpoint_state(
         "vm_optimizer": None if parts.vm_optimizer is None else parts.vm_optimizer.state_dict(),
         "scheduler": parts.scheduler.state_dict(),
         "scaler": parts.scaler.state_dict(),
-        "rng": rng_state(np_rng, parts.generators),
+        "rng_ranks": rng_ranks,  # rng_state(...) of every rank, in rank order
         "epoch": epoch,
         "step": step,
         "permutation": perm,
@@ -609,7 +609,14 @@ def _train(
             parts.vm_optimizer.load_state_dict(state["vm_optimizer"])
         parts.scheduler.load_state_dict(state["scheduler"])
         parts.scaler.load_state_dict(state["scaler"])
-        restore_rng_state(state["rng"], np_rng, parts.generators)
+        ranks = state["rng_ranks"]
+        if len(ranks) != info.world:
+            raise ConfigError(
+                "--resume",
+                f"the checkpoint was written by {len(ranks)} process(es); resume with as many "
+                f"(here {info.world}) for an exact continuation",
+            )
+        restore_rng_state(ranks[info.rank], np_rng, parts.generators)
         epoch, step, global_step = state["epoch"], state["step"], state["global_step"]
         elapsed = state["elapsed_s"]
         perm = np.asarray(state["permutation"])
@@ -623,13 +630,20 @@ def _train(
     )
 
     def save(at_epoch: int, at_step: int, at_perm: np.ndarray) -> None:
+        # every rank's random state (each rank draws its own data and views)
+        rng_ranks: list[Any] = [rng_state(np_rng, parts.generators)]
+        if info.active:
+            import torch.distributed as dist
+
+            rng_ranks = [None] * info.world
+            dist.all_gather_object(rng_ranks, rng_state(np_rng, parts.generators))
         if info.is_main:
             save_checkpoint(
                 run_dir / "last.pt",
                 _checkpoint_state(
                     cfg,
                     parts,
-                    np_rng,
+                    rng_ranks,
                     at_epoch,
                     at_step,
                     at_perm,

@@ -305,3 +305,21 @@ def test_gradient_penalty_needs_differentiable_views(tmp_path: Path) -> None:
     cfg = tiny_config("views.name=expert", "regulariser.weight=0.1", "optim.epochs=1")
     with pytest.raises(ConfigError, match=r"regulariser\.weight"):
         train(cfg, tmp_path)
+
+
+def test_bf16_autocast_on_cpu_runs(tmp_path: Path) -> None:
+    from empirical.train import train
+
+    cfg = tiny_config("run.precision=bf16", "optim.epochs=1", "run.knn_every=0")
+    summary = train(cfg, tmp_path)
+    assert summary["status"] == "completed" and math.isfinite(summary["final_loss"])
+    assert summary["precision"] == "torch.bfloat16"
+
+
+def test_fp16_on_cpu_is_a_config_error() -> None:
+    from empirical.config import ConfigError
+    from empirical.train import resolve_precision
+
+    with pytest.raises(ConfigError, match=r"run\.precision"):
+        resolve_precision("fp16", torch.device("cpu"))
+    assert resolve_precision("auto", torch.device("cpu")) is None
