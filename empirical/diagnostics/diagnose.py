@@ -336,14 +336,19 @@ def diagnose(
     run_dir = Path(run_dir)
     t0 = time.perf_counter()
     run = run or load_run(run_dir, opts.device)
-    test = test_set or run.dataset("test")
+    test = run.dataset("test") if test_set is None else test_set
+    loaded = run
+
+    def train() -> MultiTaskDataset:  # built only by the diagnostics that need it
+        return loaded.dataset("train") if train_set is None else train_set
+
     png = run_dir / "eval" / f"{name}.png"
     modules: dict[str, nn.Module] = {"encoder": run.encoder, "head": run.head}
     with frozen(modules):
         if what == "invariance":
-            metrics = diagnose_invariance(run, opts, train_set or run.dataset("train"), test)
+            metrics = diagnose_invariance(run, opts, train(), test)
         elif what == "dropout-rate":
-            metrics = diagnose_dropout_rate(run, opts, train_set or run.dataset("train"), test)
+            metrics = diagnose_dropout_rate(run, opts, train(), test)
         elif what == "local":
             metrics = diagnose_local(run, opts, test, png)
         else:
