@@ -88,3 +88,8 @@ def test_two_gloo_processes_match_single_process(
             assert err <= RTOL, f"{name}.{key}: relative difference {err:.2e}"
             moved = max(moved, float(ta.abs().max()))
     assert moved > 0 and init["global_step"] == 8
+    # the checkpoint keeps each rank's own random state (for an exact distributed resume)
+    ranks = load_checkpoint(multi / "last.pt")["rng_ranks"]
+    assert len(ranks) == 2
+    assert ranks[0]["numpy"] != ranks[1]["numpy"]
+    assert not torch.equal(ranks[0]["generators"]["views"], ranks[1]["generators"]["views"])
