@@ -221,9 +221,19 @@ class SpirographDataset:
                 raise ValueError(f"{field_name} must be an integer >= 1; got {value!r}")
         if seed < 0:
             raise ValueError(f"seed must be >= 0; got {seed}")
+        h_lo, h_hi = h_range
+        if not (0.0 < h_lo < h_hi):
+            raise ValueError(
+                f"h_range must be (low, high) with 0 < low < high; got {tuple(h_range)}"
+            )
+        bg_lo, bg_hi = bg_range
+        if not (0.0 <= bg_lo < bg_hi <= 1.0):
+            raise ValueError(
+                f"bg_range must be (low, high) with 0 <= low < high <= 1; got {tuple(bg_range)}"
+            )
         self.split = split
         self.seed = seed
-        self.ranges = NuisanceRanges(h=tuple(h_range), bg=tuple(bg_range))  # type: ignore[arg-type]
+        self.ranges = NuisanceRanges(h=(h_lo, h_hi), bg=(bg_lo, bg_hi))
         self.standardise = standardise
         self.tasks = (TaskSpec("targets", "regression", dim=len(TARGET_NAMES)),)
         n = n_train if split == "train" else n_test

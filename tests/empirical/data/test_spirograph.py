@@ -238,14 +238,14 @@ def test_shifted_ranges_reach_the_batch() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
-        ({"n_train": 0}, "n_train"),
-        ({"n_test": -3}, "n_test"),
-        ({"h_range": (2.0, 1.0)}, "h"),
-        ({"h_range": (0.0, 1.0)}, "h"),
-        ({"bg_range": (0.5, 1.2)}, "bg"),
-        ({"split": "valid"}, "split"),
-        ({"seed": -1}, "seed"),
-        ({"colour": 3}, "colour"),
+        ({"n_train": 0}, "^n_train must be"),
+        ({"n_test": -3}, "^n_test must be"),
+        ({"h_range": (2.0, 1.0)}, r"^h_range must be .* got \(2\.0, 1\.0\)$"),
+        ({"h_range": (0.0, 1.0)}, r"^h_range must be .* got \(0\.0, 1\.0\)$"),
+        ({"bg_range": (0.5, 1.2)}, r"^bg_range must be .* got \(0\.5, 1\.2\)$"),
+        ({"split": "valid"}, "^split must be"),
+        ({"seed": -1}, "^seed must be"),
+        ({"colour": 3}, r"^unknown option\(s\) \['colour'\]"),
     ],
 )
 def test_bad_arguments_raise_value_error_naming_field(kwargs: dict, field: str) -> None:
