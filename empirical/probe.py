@@ -7,7 +7,7 @@ deterministic and fast at CPU scale):
 - classification: multinomial logistic regression, minimising
   ``mean_i CE(W^T z_i + b, y_i) + (lambda / 2) ||W||_F^2`` by full-batch L-BFGS (strong Wolfe line
   search) from zero; reports accuracy, the chance level ``1 / K`` and the majority-class rate;
-- regression: ridge regression, ``mean_i ||W^T z_i + b - y_i||^2 / dim + lambda ||W||_F^2`` in
+- regression: ridge regression, ``mean_i ||W^T z_i + b - y_i||^2 + lambda ||W||_F^2`` in
   closed form (Cholesky of the primal ``D x D`` or the dual ``N x N`` Gram matrix, whichever is
   smaller); reports MSE and ``R^2 = 1 - SSE / SST`` per target dimension and their means.
 
