@@ -100,16 +100,21 @@ def compare(rotate: bool, double: bool, seed: int) -> dict[str, float]:
 
 
 def run() -> dict[str, float | int | str]:
+    """All three variants on one torch thread; the caller's thread count is restored."""
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    out: dict[str, float | int | str] = {
-        "theory_gradflow_configs": NUM_CONFIGS,
-        "theory_gradflow_loop_configs": LOOP_CONFIGS,
-    }
-    variants = ((False, False, ""), (False, True, "_float64"), (True, False, "_rotated"))
-    for rotate, double, suffix in variants:
-        for key, value in compare(rotate, double, seed=0).items():
-            out[f"theory_gradflow_{key}{suffix}"] = value
-    return out
+    try:
+        out: dict[str, float | int | str] = {
+            "theory_gradflow_configs": NUM_CONFIGS,
+            "theory_gradflow_loop_configs": LOOP_CONFIGS,
+        }
+        variants = ((False, False, ""), (False, True, "_float64"), (True, False, "_rotated"))
+        for rotate, double, suffix in variants:
+            for key, value in compare(rotate, double, seed=0).items():
+                out[f"theory_gradflow_{key}{suffix}"] = value
+        return out
+    finally:
+        torch.set_num_threads(threads)
 
 
 if __name__ == "__main__":
