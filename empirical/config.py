@@ -124,7 +124,9 @@ INF = math.inf
 class DataConfig(_Section):
     """Which suite to pretrain on (``empirical.data.registry.build_suite``)."""
 
-    suite: str = _spec("digits-natural", "suite name (empirical.data.registry)")
+    suite: str = _spec(
+        "overlay-digits-on-natural", "suite name (empirical.data.registry) or module:function"
+    )
     options: dict[str, Any] = _spec({}, "keyword options passed to build_suite")  # noqa: RUF009
     train_size: int = _spec(0, "examples used per epoch (first N; 0 = all)", lo=0, hi=10**8)
     knn_bank: int = _spec(1024, "kNN monitor: training examples in the memory bank", lo=0, hi=10**6)

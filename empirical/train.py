@@ -782,7 +782,7 @@ def _parser() -> argparse.ArgumentParser:
         "Overrides: section.key=value, e.g. optim.lr=0.1 views.name=oracle views.p=0.5.",
     )
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
-    p.add_argument("--preset", help="named preset (see --list)")
+    p.add_argument("--preset", help="named preset (see --list; default viewmaker-digits-cpu)")
     p.add_argument("--list", action="store_true", help="list presets and exit")
     p.add_argument("--keys", action="store_true", help="list config keys with ranges and exit")
     p.add_argument("--out", help="run directory (default runs/PRESET-seedSEED)")
@@ -812,11 +812,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.device:
                 cfg = apply_overrides(cfg, [f"run.device={args.device}"])
         else:
-            cfg = presets.get(args.preset) if args.preset else Config()
-            cfg = apply_overrides(cfg, args.overrides)
+            name = args.preset or presets.DEFAULT
+            cfg = apply_overrides(presets.get(name), args.overrides)
             if args.device:
                 cfg = apply_overrides(cfg, [f"run.device={args.device}"])
-            name = args.preset or "default"
             run_dir = Path(args.out or f"runs/{name}-seed{cfg.run.seed}")
             if (run_dir / "last.pt").exists():
                 raise ConfigError(

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from empirical import presets
 from empirical.checkpoint import load_checkpoint
 from empirical.config import Config, apply_overrides
 from empirical.train import train
@@ -55,7 +56,7 @@ def test_two_gloo_processes_match_single_process(
 ) -> None:
     monkeypatch.syspath_prepend(str(HERE))
     single = tmp_path / "single"
-    cfg: Config = apply_overrides(Config(), ARGS)
+    cfg: Config = apply_overrides(presets.get(presets.DEFAULT), ARGS)
     assert train(cfg, single)["status"] == "completed"
 
     multi = tmp_path / "multi"

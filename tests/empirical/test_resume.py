@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from empirical import presets
 from empirical.checkpoint import load_checkpoint
 from empirical.config import Config, apply_overrides
 from empirical.train import train
@@ -85,9 +86,9 @@ def test_resume_after_kill_matches_uninterrupted(
 ) -> None:
     monkeypatch.syspath_prepend(str(HERE))
     args = [*ARGS, f"views.name={views}"]
-    # uninterrupted reference, in this process
+    # uninterrupted reference, in this process (the command line starts from the default preset)
     ref = tmp_path / "ref"
-    cfg: Config = apply_overrides(Config(), args)
+    cfg: Config = apply_overrides(presets.get(presets.DEFAULT), args)
     assert train(cfg, ref)["status"] == "completed"
 
     run = tmp_path / "run"
