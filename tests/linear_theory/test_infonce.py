@@ -525,6 +525,12 @@ def test_lower_temperature_suppresses_less_by_freezing(
     """The linear model agrees with Chen et al. in direction. Far below t* = 1/log(2N-2) the
     bits saturate the loss, gradients die and the weak group keeps about its early weight
     (not learned, not erased); above t* the loss cannot saturate and the weak group is erased.
+
+    "Cannot saturate" is checked against the bits-only encoder, not the bare lower bound (which
+    every embedding obeys): at N = 32, b = 32, tau = 0.5 the bits-only loss (2.296) sits
+    ``bits_only_gap`` = 0.113 above the lower bound (2.182), and the trained loss over the last
+    two records (measured 2.291..2.340, seeds 0 and 1) must not close even half of that gap,
+    i.e. the weak group buys the loss almost nothing.
     """
     n = 32
     h, idx = trained
@@ -535,7 +541,8 @@ def test_lower_temperature_suppresses_less_by_freezing(
     )
     assert 0.05 < 0.5 * saturation_temperature(n) < 0.5
     assert h.loss[-1, i_cold] < 0.01  # saturated
-    assert h.loss[-1, i_warm] > float(ntxent_lower_bound(n, 0.5))  # floor ~ 2.2: cannot be
+    floor = float(ntxent_lower_bound(n, 0.5)) + 0.5 * float(bits_only_gap(32, n, 0.5))  # 2.239
+    assert bool((h.loss[-2:, i_warm] > floor).all())  # stays near the bits-only loss 2.296
     assert h.probe_resolved[-1, i_cold] > h.probe_resolved[-1, i_warm] + 0.5
     share0 = h.weights[0, i_cold, 1]
     assert h.weights[-1, i_cold, 1] > 0.5 * share0  # kept
