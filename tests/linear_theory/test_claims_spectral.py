@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import minimize
 
+from empirical.losses import build_loss
+from linear_theory.dynamics import minibatch_gradient
 from linear_theory.loss import spectral_loss, spectral_loss_grad
 from linear_theory.model import FloatArray, LinearModel, random_rotation
 from linear_theory.moments import cross_moment, sample_views, view_moment
@@ -178,30 +181,44 @@ def test_claim_d_loss_invariant_to_orthogonal_mixing_and_input_rotation(
     assert float(loss_rot) == pytest.approx(base, abs=tol)
 
 
-def _mc_loss(w: FloatArray, x1: FloatArray, x2: FloatArray) -> float:
-    """Monte Carlo spectral loss: ``-2 mean_i f1_i.f2_i + mean_{i != j} (f1_i.f2_j)^2``."""
-    f1, f2 = x1 @ w.T, x2 @ w.T  # (n, d) @ (d, m)
-    gram = f1 @ f2.T  # (n, m) @ (m, n)
-    n = gram.shape[0]
-    off = (np.sum(gram**2) - np.sum(np.diag(gram) ** 2)) / (n * (n - 1))
-    return float(-2.0 * np.mean(np.diag(gram)) + off)
+def _spectral_minibatch(w: FloatArray, x1: FloatArray, x2: FloatArray) -> float:
+    """The empirical package's minibatch spectral loss on the embeddings ``x @ W^T``."""
+    z1 = torch.from_numpy(x1 @ w.T)  # (n, d) @ (d, m) -> (n, m)
+    z2 = torch.from_numpy(x2 @ w.T)  # (n, d) @ (d, m) -> (n, m)
+    return float(build_loss("spectral")(z1, z2))
 
 
 @settings(deadline=None, max_examples=20, derandomize=True)
 @given(linear_models(max_groups=2, max_dim=3), st.integers(0, 2**16))
-def test_claim_d_monte_carlo_loss_symmetric_in_the_views(model: LinearModel, seed: int) -> None:
+def test_claim_d_losses_and_gradient_symmetric_in_the_views(model: LinearModel, seed: int) -> None:
+    """Swapping the two views leaves the package's losses and gradient estimate unchanged.
+
+    Population loss: swapping the views transposes the cross moment, so
+    ``spectral_loss(W, C^T, A) = spectral_loss(W, C, A)``; it is checked with the plug-in
+    moments of a sample, whose ``C_hat = X1^T X2 / n`` is not symmetric (the swap is not the
+    identity). Also ``minibatch_gradient(W, X1, X2) = minibatch_gradient(W, X2, X1)`` and the
+    empirical ``build_loss("spectral")(z1, z2) = (z2, z1)`` on ``z = X W^T``.
+    """
     rng = np.random.default_rng(seed)
     w = rng.standard_normal((model.embed_dim, model.dim))
-    _, x1, x2 = sample_views(model, 300, rng)
-    forward = _mc_loss(w, x1, x2)
-    assert _mc_loss(w, x2, x1) == pytest.approx(forward, rel=1e-12, abs=1e-12)
+    _, x1, x2 = sample_views(model, 40, rng)
+    n = x1.shape[0]
+    c12 = x1.T @ x2 / n  # (d, n) @ (n, d): cross moment of (view 1, view 2)
+    a = (x1.T @ x1 + x2.T @ x2) / (2 * n)  # (d, n) @ (n, d): view moment
+    assume(float(np.abs(c12 - c12.T).max()) > 1e-6)
+    forward = float(spectral_loss(w, c12, a))
+    assert float(spectral_loss(w, c12.T, a)) == pytest.approx(forward, rel=1e-12, abs=1e-12)
+    g12, g21 = minibatch_gradient(w, x1, x2), minibatch_gradient(w, x2, x1)
+    np.testing.assert_allclose(g21, g12, rtol=1e-10, atol=1e-12 * (1 + np.abs(g12).max()))
+    mb = _spectral_minibatch(w, x1, x2)
+    assert _spectral_minibatch(w, x2, x1) == pytest.approx(mb, rel=1e-12, abs=1e-12)
 
 
-def test_claim_d_monte_carlo_loss_estimates_the_population_loss() -> None:
-    """The estimator used above is unbiased: it converges to ``-2 tr(PC) + tr(PAPA)``."""
+def test_claim_d_minibatch_loss_estimates_the_population_loss() -> None:
+    """The empirical spectral loss is unbiased: it converges to ``-2 tr(PC) + tr(PAPA)``."""
     rng = np.random.default_rng(0)
     model = LinearModel.from_arrays([2, 1], [1.5, 1.0], [0.3, 0.0], noise=0.5, embed_dim=2)
     w = rng.standard_normal((2, 3))
     pop = float(spectral_loss(w, cross_moment(model), view_moment(model)))
-    est = np.mean([_mc_loss(w, *sample_views(model, 1000, rng)[1:]) for _ in range(20)])
+    est = np.mean([_spectral_minibatch(w, *sample_views(model, 1000, rng)[1:]) for _ in range(20)])
     assert est == pytest.approx(pop, rel=0.05)
