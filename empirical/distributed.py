@@ -130,13 +130,13 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
             return super().forward(input)
         dims = [0, *range(2, input.dim())]
         shape = [1, -1] + [1] * (input.dim() - 2)
-        n_local = torch.tensor(
-            [input.numel() // input.shape[1]], dtype=input.dtype, device=input.device
-        )
-        sums = dist_fn.all_reduce(torch.cat([input.sum(dim=dims), n_local]))
+        # statistics in at least float32 (autocast may hand us bf16/fp16 activations)
+        x = input if input.dtype == torch.float64 else input.float()
+        n_local = torch.tensor([input.numel() // input.shape[1]], dtype=x.dtype, device=x.device)
+        sums = dist_fn.all_reduce(torch.cat([x.sum(dim=dims), n_local]))
         n = sums[-1]
         mean = sums[:-1] / n  # (C,)
-        sq = dist_fn.all_reduce(((input - mean.view(shape)) ** 2).sum(dim=dims))
+        sq = dist_fn.all_reduce(((x - mean.view(shape)) ** 2).sum(dim=dims))
         var = sq / n  # (C,) biased
         if self.track_running_stats and self.running_mean is not None:
             assert self.running_var is not None and self.num_batches_tracked is not None
@@ -146,10 +146,10 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
                 self.running_mean.mul_(1 - momentum).add_(momentum * mean.detach())
                 unbiased = var.detach() * n.detach() / (n.detach() - 1).clamp_min(1)
                 self.running_var.mul_(1 - momentum).add_(momentum * unbiased)
-        out = (input - mean.view(shape)) / torch.sqrt(var.view(shape) + self.eps)
+        out = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + self.eps)
         if self.affine:
             out = out * self.weight.view(shape) + self.bias.view(shape)
-        return out
+        return out.to(input.dtype)
 
 
 def convert_batchnorm(module: nn.Module, device_type: str) -> nn.Module:
