@@ -622,6 +622,11 @@ def _train(
         perm = np.asarray(state["permutation"])
         if not np.array_equal(perm, epoch_permutation(cfg.run.seed, epoch, n_train)):
             raise ValueError("checkpoint permutation does not match the config's seed and data")
+        done_path = run_dir / "summary.json"
+        if (epoch >= o.epochs or global_step >= steps_total) and done_path.exists():
+            previous: dict[str, Any] = json.loads(done_path.read_text())
+            if previous.get("status") == "completed":
+                return {**previous, "signum": 0}  # nothing left to do
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(run_dir / "config.json", cfg.to_dict())

@@ -323,3 +323,16 @@ def test_fp16_on_cpu_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"run\.precision"):
         resolve_precision("fp16", torch.device("cpu"))
     assert resolve_precision("auto", torch.device("cpu")) is None
+
+
+def test_resuming_a_finished_run_changes_nothing(tmp_path: Path) -> None:
+    from empirical.checkpoint import load_checkpoint
+    from empirical.train import train
+
+    cfg = tiny_config("optim.epochs=1", "run.knn_every=0")
+    first = train(cfg, tmp_path)
+    before = load_checkpoint(tmp_path / "last.pt")["models"]["encoder"]
+    again = train(cfg, tmp_path, resume=True)
+    assert again["final_loss"] == first["final_loss"] and again["status"] == "completed"
+    after = load_checkpoint(tmp_path / "last.pt")["models"]["encoder"]
+    assert all(torch.equal(before[k], after[k]) for k in before)
