@@ -336,3 +336,13 @@ def test_resuming_a_finished_run_changes_nothing(tmp_path: Path) -> None:
     assert again["final_loss"] == first["final_loss"] and again["status"] == "completed"
     after = load_checkpoint(tmp_path / "last.pt")["models"]["encoder"]
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_datasets_can_be_passed_in(tmp_path: Path) -> None:
+    """train(..., datasets=(train, held_out)) uses them instead of building cfg.data."""
+    from empirical.train import train
+
+    cfg = tiny_config("data.suite=no-such-suite", "optim.epochs=1")
+    summary = train(cfg, tmp_path, datasets=(TinySuite(n=32), TinySuite("test", n=16)))
+    assert summary["status"] == "completed" and summary["global_step"] == 2
+    assert set(summary["knn"]) == {"background", "overlay"}
