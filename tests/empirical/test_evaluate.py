@@ -154,13 +154,54 @@ def test_averaging_and_robustness_records(run_dir: Path) -> None:
     assert set(rec["metrics"]) == {"M=1", "M=3"}
     for per_task in rec["metrics"].values():
         assert all(0.0 <= m["accuracy"] <= 1.0 for m in per_task.values())
+    # the run's expert views are random: averaging 3 of them gives other features, so the
+    # probes (fitted and scored on them) reach a different test loss
+    for task in ("background", "overlay"):
+        loss1, loss3 = (rec["metrics"][k][task]["loss"] for k in ("M=1", "M=3"))
+        assert loss1 != pytest.approx(loss3, rel=1e-6)
     _, rob = evaluate(run_dir, "robustness", opts, run=run)
     assert set(rob["metrics"]) == {"reference", "jitter=0.5"}
-    # the same fitted probe everywhere: the same weight decay per task
+    # the same fitted probe everywhere: the same weight decay per task, but the jittered test
+    # inputs give a different test loss
     for task in ("background", "overlay"):
         wd = {rob["metrics"][s][task]["weight_decay"] for s in rob["metrics"]}
         assert len(wd) == 1
+        ref, jit = (rob["metrics"][k][task]["loss"] for k in ("reference", "jitter=0.5"))
+        assert ref != pytest.approx(jit, rel=1e-6)
     assert rob["encoder_sha256"] == rec["encoder_sha256"]
+
+
+def test_jitter_and_averaging_change_the_features(run_dir: Path) -> None:
+    """Feature level: jitter 0 is the clean features, jitter 0.5 moves them; the M = 3 average of
+    the run's views differs from M = 1 (the views are random)."""
+    from empirical.evaluate import jitter_views
+    from empirical.features import extract_averaged_features, load_run
+
+    run = load_run(run_dir)
+    test_set = run.dataset("test")
+
+    def feats(views: object, copies: tuple[int, ...] = (1,)) -> dict[int, torch.Tensor]:
+        out = extract_averaged_features(
+            run.encoder,
+            run.head,
+            test_set,
+            "pooled",
+            views,  # type: ignore[arg-type]
+            copies,
+            64,
+            rng=np.random.default_rng(0),
+            generator=torch.Generator().manual_seed(0),
+        )
+        return {m: f.x for m, f in out.items()}
+
+    clean = feats(None)[1]
+    scale = float(clean.abs().max())
+    torch.testing.assert_close(feats(jitter_views(0.0))[1], clean, rtol=1e-4, atol=1e-4 * scale)
+    assert float((feats(jitter_views(0.5))[1] - clean).abs().max()) > 1e-2 * scale
+    views = run.views("run", 3)
+    avg = feats(views, (1, 3))
+    assert avg[1].shape == avg[3].shape == clean.shape
+    assert float((avg[3] - avg[1]).abs().max()) > 1e-2 * scale
 
 
 def test_probe_on_views_with_identity_views_equals_clean_probe(run_dir: Path) -> None:
