@@ -1,10 +1,15 @@
 """Viewmaker step cost: the released two-pass alternating scheme vs the single-pass step.
 
-Both steps run side by side in one process on the same models (a CPU-scale small ResNet encoder,
-width 32, with a 2-layer projection head; the CPU preset's slim viewmaker, base width 16, 3
-residual blocks), the same batch (128 RGB 32x32 images) and the same view noise stream. Steps are
-interleaved (single, two-pass, single, ...) after a warm-up and the median time per step of each
-is reported.
+Both steps run side by side in one process on the models, loss and optimisers the training
+harness builds (``empirical.train.build_parts``) for the default CPU preset
+(``empirical.presets.DEFAULT``, ``viewmaker-digits-cpu``): a small ResNet encoder (``model.width``
+32) with a 2-layer projection head (256 hidden, 128 out), the slim viewmaker of the CPU presets
+(``views.vm_width`` 8 base channels, ``views.vm_blocks`` 2 residual blocks, eps 0.05), NT-Xent at
+temperature 0.1, Adam (lr 1e-3, weight decay 1e-6) for encoder + head and Adam (1e-3) for the
+viewmaker; the exact values are read from the preset and reported. The batch is 128 training
+images of the preset's suite (RGB 32x32, ``optim.batch_size``) and the view noise stream is shared.
+Steps are interleaved (single, two-pass, two-pass without toggle, ...) after a warm-up and the
+median time per step of each is reported; one torch thread.
 
 ``viewmaker_step_speedup = t_two_pass / t_single_pass`` for the two-pass alternating scheme as the
 project's reference (science.md) describes the original implementation: one full forward and
@@ -21,30 +26,32 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from empirical.adversarial import single_pass_step, two_pass_step
+from empirical.config import Config
 from empirical.data.base import Batch
-from empirical.losses import build_loss
-from empirical.models import ProjectionHead, build_encoder
-from empirical.views.viewmaker import Viewmaker, ViewmakerViews
+from empirical.distributed import DistInfo
+from empirical.presets import DEFAULT, get
+from empirical.train import build_dataset, build_parts
+from empirical.views.viewmaker import ViewmakerViews
 
-BATCH = 128
-SIDE = 32
-VIEWMAKER_WIDTH = 16
 REPEATS = 5
 
 
-def _setup() -> tuple[Batch, ViewmakerViews, nn.Module, nn.Module]:
-    torch.manual_seed(0)
-    x = torch.rand(BATCH, 3, SIDE, SIDE, generator=torch.Generator().manual_seed(1))
-    batch = Batch(x=x, labels={}, index=torch.arange(BATCH))
-    views = ViewmakerViews(Viewmaker(3, base_channels=VIEWMAKER_WIDTH, eps=0.05))
-    encoder = build_encoder("small_resnet", 3, width=32)
-    embed = nn.Sequential(encoder, ProjectionHead(encoder.feat_dim, 256, 128, depth=2))
-    return batch, views, embed, build_loss("ntxent", temperature=0.5)
+def _setup(cfg: Config) -> tuple[Batch, Any]:
+    """The preset's first training batch and the harness's parts (CPU, one process, fp32)."""
+    data = build_dataset(cfg, "train")
+    batch = data.batch(np.arange(cfg.optim.batch_size), np.random.default_rng(cfg.run.seed))
+    channels = int(batch.x.shape[1])
+    parts = build_parts(cfg, channels, channels, 1000, 100, torch.device("cpu"), DistInfo())
+    if not isinstance(parts.views, ViewmakerViews) or parts.vm_optimizer is None:
+        raise ValueError(f"preset {DEFAULT!r} must train a viewmaker; views = {cfg.views.name!r}")
+    return batch, parts
 
 
 def _time(fn: Callable[[], float]) -> float:
@@ -57,9 +64,11 @@ def run() -> dict[str, float | int | str]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        batch, views, embed, loss_fn = _setup()
-        enc_opt = torch.optim.SGD(embed.parameters(), lr=0.03, momentum=0.9, weight_decay=1e-4)
-        vm_opt = torch.optim.Adam(views.parameters(), lr=1e-3)
+        cfg = get(DEFAULT)
+        batch, parts = _setup(cfg)
+        embed = nn.Sequential(parts.encoder, parts.head)
+        views, loss_fn = parts.views, parts.loss_fn
+        enc_opt, vm_opt = parts.optimizer, parts.vm_optimizer
         g = torch.Generator().manual_seed(2)
 
         def single() -> float:
@@ -86,6 +95,13 @@ def run() -> dict[str, float | int | str]:
         "viewmaker_single_pass_step_s": s1,
         "viewmaker_two_pass_step_s": s3,
         "viewmaker_two_pass_toggled_step_s": s2,
+        "viewmaker_bench_preset": DEFAULT,
+        "viewmaker_bench_batch": int(batch.x.shape[0]),
+        "viewmaker_bench_input": "x".join(str(d) for d in batch.x.shape[1:]),
+        "viewmaker_bench_encoder": f"{cfg.model.encoder} width {cfg.model.width}",
+        "viewmaker_bench_vm_width": cfg.views.vm_width,
+        "viewmaker_bench_vm_blocks": cfg.views.vm_blocks,
+        "viewmaker_bench_encoder_optimizer": f"{cfg.optim.optimizer} lr {cfg.optim.lr:g}",
     }
 
 
