@@ -4,8 +4,9 @@ A checkpoint is one ``torch.save`` dict written through :func:`empirical.io.atom
 temporary file, ``fsync``, ``os.replace``), so a reader never sees a half-written file, even when
 the writer is killed. It holds the resolved config, the module and optimiser states, and all
 random state: torch's global generator, the numpy ``Generator`` of the data path and the
-``torch.Generator`` objects of views and losses, plus the position in the epoch (epoch, step,
-the epoch's permutation) so that a run can resume mid-epoch.
+``torch.Generator`` objects of views and losses, the training subset (``data.train_size``), plus
+the position in the epoch (epoch, step, the epoch's permutation) so that a run can resume
+mid-epoch.
 """
 
 from __future__ import annotations

@@ -128,7 +128,9 @@ class DataConfig(_Section):
         "overlay-digits-on-natural", "suite name (empirical.data.registry) or module:function"
     )
     options: dict[str, Any] = _spec({}, "keyword options passed to build_suite")  # noqa: RUF009
-    train_size: int = _spec(0, "examples used per epoch (first N; 0 = all)", lo=0, hi=10**8)
+    train_size: int = _spec(
+        0, "examples used per epoch (a seeded random subset; 0 = all)", lo=0, hi=10**8
+    )
     knn_bank: int = _spec(1024, "kNN monitor: training examples in the memory bank", lo=0, hi=10**6)
     knn_test: int = _spec(512, "kNN monitor: held-out test examples (0 = off)", lo=0, hi=10**6)
 

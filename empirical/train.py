@@ -449,6 +449,18 @@ class StopFlag:
                 signal.signal(s, h)
 
 
+def training_subset(seed: int, n_total: int, size: int) -> np.ndarray:
+    """Sorted indices of the training examples a run uses, shape ``(min(size, n_total),)``.
+
+    ``size`` 0 (or >= ``n_total``) means all examples. Otherwise a uniformly random subset drawn
+    once from ``seed`` (suites may be stored sorted by class, so a prefix would hold only a few
+    classes); each epoch then visits it in the order of :func:`epoch_permutation`.
+    """
+    if size == 0 or size >= n_total:
+        return np.arange(n_total)
+    return np.sort(np.random.default_rng([seed, 6]).choice(n_total, size, replace=False))
+
+
 def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
     """The order of the ``n`` training examples in ``epoch`` (a pure function of seed, epoch)."""
     return np.random.default_rng([seed, 2, epoch]).permutation(n)
@@ -483,6 +495,7 @@ def _checkpoint_state(
     epoch: int,
     step: int,
     perm: np.ndarray,
+    subset: np.ndarray,
     metrics_offset: int,
     global_step: int,
     elapsed: float,
@@ -497,7 +510,8 @@ def _checkpoint_state(
         "rng_ranks": rng_ranks,  # rng_state(...) of every rank, in rank order
         "epoch": epoch,
         "step": step,
-        "permutation": perm,
+        "permutation": perm,  # order of positions in ``subset`` this epoch
+        "subset": subset,  # training example indices (training_subset)
         "global_step": global_step,
         "metrics_offset": metrics_offset,
         "elapsed_s": elapsed,
@@ -567,9 +581,8 @@ def _train(
     train_set, test_set = datasets if datasets is not None else (build_dataset(cfg, "train"), None)
     if datasets is None and cfg.data.knn_test > 0 and cfg.run.knn_every > 0:
         test_set = build_dataset(cfg, "test")
-    n_train = (
-        len(train_set) if cfg.data.train_size == 0 else min(cfg.data.train_size, len(train_set))
-    )
+    subset = training_subset(cfg.run.seed, len(train_set), cfg.data.train_size)
+    n_train = len(subset)
     steps_per_epoch = n_train // o.batch_size
     if steps_per_epoch < 1:
         raise ConfigError(
@@ -591,7 +604,7 @@ def _train(
     knn_sets: tuple[Batch, Batch] | None = None
     if test_set is not None and cfg.run.knn_every > 0 and cfg.data.knn_test > 0 and info.is_main:
         bank_idx = np.sort(
-            np.random.default_rng([cfg.run.seed, 3]).permutation(n_train)[: cfg.data.knn_bank]
+            np.random.default_rng([cfg.run.seed, 3]).permutation(subset)[: cfg.data.knn_bank]
         )
         test_idx = np.arange(min(cfg.data.knn_test, len(test_set)))
         knn_sets = (
@@ -620,6 +633,9 @@ def _train(
         epoch, step, global_step = state["epoch"], state["step"], state["global_step"]
         elapsed = state["elapsed_s"]
         perm = np.asarray(state["permutation"])
+        subset = np.asarray(state["subset"]) if "subset" in state else subset
+        if len(subset) != n_train or (n_train and int(subset.max()) >= len(train_set)):
+            raise ValueError("checkpoint training subset does not fit the config's data")
         if not np.array_equal(perm, epoch_permutation(cfg.run.seed, epoch, n_train)):
             raise ValueError("checkpoint permutation does not match the config's seed and data")
         done_path = run_dir / "summary.json"
@@ -652,6 +668,7 @@ def _train(
                     at_epoch,
                     at_step,
                     at_perm,
+                    subset,
                     metrics.offset,
                     global_step,
                     elapsed,
@@ -680,7 +697,7 @@ def _train(
             while step < steps_per_epoch and global_step < steps_total:
                 t0 = time.perf_counter()
                 lo = step * o.batch_size + info.rank * local_batch
-                batch = train_set.batch(perm[lo : lo + local_batch], np_rng)
+                batch = train_set.batch(subset[perm[lo : lo + local_batch]], np_rng)
                 batch = to_device(batch, device, dtype)
                 try:
                     last_loss, stop = train_step(

@@ -29,7 +29,8 @@ ROOT = HERE.parents[1]
 
 ARGS = [
     "data.suite=test_train:tiny_suite",
-    "data.options.n=128",
+    "data.options.n=160",
+    "data.train_size=128",  # a random subset of 128 (saved with the checkpoint)
     "data.knn_bank=32",
     "data.knn_test=32",
     "model.width=4",
@@ -109,6 +110,7 @@ def test_resume_after_kill_matches_uninterrupted(
         # saved mid-epoch at a step boundary, with the epoch's permutation
         assert state["epoch"] == 1 and 0 < state["step"] < 8, (state["epoch"], state["step"])
         assert sorted(state["permutation"].tolist()) == list(range(128))
+        assert len(state["subset"]) == 128 and state["subset"].max() >= 128  # not a prefix
         assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
     else:
         assert proc.returncode == -signal.SIGKILL

@@ -28,6 +28,8 @@ class TinySuite:
     ``jitter``: each read scales the image by a factor drawn from ``rng`` (per-read randomness,
     as overlay suites have). ``nan_after``: reads after this many return NaN images (to test the
     non-finite stop). ``bits``: RandBits-style post-view channels (deterministic per example).
+    ``sort_labels``: examples stored sorted by background class (as the natural-photo suites are).
+    ``read_indices`` records every index read.
     """
 
     name = "tiny"
@@ -40,6 +42,7 @@ class TinySuite:
         nan_after: int = -1,
         bits: int = 0,
         seed: int = 0,
+        sort_labels: bool = False,
     ) -> None:
         self.split, self.jitter, self.nan_after, self.bits = split, jitter, nan_after, bits
         self.reads = 0
@@ -53,6 +56,9 @@ class TinySuite:
         textures = np.random.default_rng(seed + 99).uniform(0.0, 0.6, (4, 3, size, size))
         self.bg = rng.integers(0, 4, n)
         self.ov = rng.integers(0, 4, n)
+        if sort_labels:
+            self.bg = np.sort(self.bg)
+        self.read_indices: list[int] = []
         noise = rng.uniform(0.0, 0.2, (n, 3, size, size))
         self.clean = (textures[self.bg] + noise).astype(np.float32)
         masks = np.zeros((4, 1, size, size), dtype=bool)
@@ -67,6 +73,7 @@ class TinySuite:
 
     def batch(self, indices: np.ndarray, rng: np.random.Generator) -> Batch:
         idx = np.asarray(indices, dtype=np.int64)
+        self.read_indices.extend(idx.tolist())
         clean = torch.from_numpy(self.clean[idx])
         mask = torch.from_numpy(self.masks[self.ov[idx]])
         x = torch.where(mask, torch.ones_like(clean), clean)
@@ -346,3 +353,31 @@ def test_datasets_can_be_passed_in(tmp_path: Path) -> None:
     summary = train(cfg, tmp_path, datasets=(TinySuite(n=32), TinySuite("test", n=16)))
     assert summary["status"] == "completed" and summary["global_step"] == 2
     assert set(summary["knn"]) == {"background", "overlay"}
+
+
+def test_training_subset_is_seeded_random_not_a_prefix() -> None:
+    from empirical.train import training_subset
+
+    a = training_subset(3, 1000, 100)
+    assert np.array_equal(a, training_subset(3, 1000, 100))  # a pure function of the seed
+    assert not np.array_equal(a, training_subset(4, 1000, 100))
+    assert len(np.unique(a)) == 100 and np.all(np.diff(a) > 0) and a.max() < 1000
+    assert a.max() > 500  # not the first 100 examples
+    assert np.array_equal(training_subset(3, 50, 0), np.arange(50))
+    assert np.array_equal(training_subset(3, 50, 80), np.arange(50))
+
+
+def test_train_size_subset_covers_every_class_of_a_class_sorted_suite(tmp_path: Path) -> None:
+    """Labels stored sorted (class 0 first): the first 32 of 256 examples are all class 0, a
+    random subset of 32 covers the 4 classes; every epoch reads exactly that subset."""
+    from empirical.train import train
+
+    train_set = TinySuite(n=256, sort_labels=True)
+    assert set(train_set.bg[:32].tolist()) == {0}
+    cfg = tiny_config("data.train_size=32", "run.knn_every=0")
+    assert train(cfg, tmp_path / "run", datasets=(train_set, None))["status"] == "completed"
+    reads = np.array(train_set.read_indices[2:])  # after the 2-example shape probe
+    assert len(reads) == 2 * 32  # 2 epochs x 2 steps x batch 16
+    assert len(np.unique(reads[:32])) == 32  # each epoch visits each subset example once
+    assert set(reads[:32].tolist()) == set(reads[32:].tolist())
+    assert set(train_set.bg[reads].tolist()) == {0, 1, 2, 3}
