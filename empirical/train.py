@@ -38,7 +38,7 @@ from torch import nn
 
 from empirical.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
 from empirical.config import Config, ConfigError, apply_overrides, describe, from_dict
-from empirical.data.base import Batch, MultiTaskDataset, append_post_view_channels
+from empirical.data.base import Batch, MultiTaskDataset
 from empirical.distributed import (
     DistInfo,
     average_gradients,
@@ -48,6 +48,7 @@ from empirical.distributed import (
     shutdown,
 )
 from empirical.io import atomic_write_json
+from empirical.knn import encode, knn_monitor, knn_sets  # noqa: F401  (encode: re-export)
 from empirical.progress import Progress
 
 EXIT_OK, EXIT_CONFIG, EXIT_NONFINITE = 0, 2, 3
@@ -371,61 +372,6 @@ def train_step(
 
 
 # --------------------------------------------------------------------------------------------
-# online kNN monitor
-# --------------------------------------------------------------------------------------------
-
-
-@torch.no_grad()
-def encode(
-    encoder: nn.Module, batch: Batch, device: torch.device, chunk: int = 512
-) -> torch.Tensor:
-    """L2-normalised pooled features of clean inputs (post-view channels appended): (B, D)."""
-    x = append_post_view_channels(batch.x, batch)
-    param = next(encoder.parameters(), None)
-    dtype = torch.float32 if param is None else param.dtype
-    out = [encoder(x[i : i + chunk].to(device, dtype)).float() for i in range(0, len(x), chunk)]
-    return nn.functional.normalize(torch.cat(out), dim=1)
-
-
-@torch.no_grad()
-def knn_monitor(
-    encoder: nn.Module,
-    bank: Batch,
-    query: Batch,
-    tasks: tuple[Any, ...],
-    k: int,
-    device: torch.device,
-) -> dict[str, float]:
-    """Cheap online monitor: cosine kNN (k neighbours, similarity-weighted vote) per task.
-
-    Classification: accuracy of the weighted vote; regression: R^2 of the neighbours' mean.
-    """
-    was_training = encoder.training
-    encoder.eval()
-    try:
-        fb, fq = encode(encoder, bank, device), encode(encoder, query, device)
-    finally:
-        encoder.train(was_training)
-    sim = fq @ fb.T  # (Nq, D) @ (D, Nb) -> (Nq, Nb)
-    k = min(k, sim.shape[1])
-    top, idx = sim.topk(k, dim=1)  # (Nq, k)
-    weight = torch.exp(top / 0.07)
-    out: dict[str, float] = {}
-    for task in tasks:
-        yb, yq = bank.labels[task.name].to(device), query.labels[task.name].to(device)
-        if task.kind == "classification":
-            votes = torch.zeros(len(yq), task.num_classes, device=device)
-            votes.scatter_add_(1, yb[idx], weight)
-            out[task.name] = float((votes.argmax(1) == yq).float().mean())
-        else:
-            pred = yb[idx].float().mean(dim=1)  # (Nq, dim)
-            resid = ((pred - yq.float()) ** 2).sum()
-            total = ((yq.float() - yq.float().mean(0)) ** 2).sum().clamp_min(1e-12)
-            out[task.name] = float(1.0 - resid / total)
-    return out
-
-
-# --------------------------------------------------------------------------------------------
 # signals and the loop
 # --------------------------------------------------------------------------------------------
 
@@ -600,16 +546,11 @@ def _train(
     )
     np_rng = np.random.default_rng([cfg.run.seed, 1, info.rank])
 
-    # held-out kNN monitor sets: fixed examples, fixed overlays
-    knn_sets: tuple[Batch, Batch] | None = None
+    # held-out kNN monitor sets: seeded random examples, fixed overlays
+    monitor: tuple[Batch, Batch] | None = None
     if test_set is not None and cfg.run.knn_every > 0 and cfg.data.knn_test > 0 and info.is_main:
-        bank_idx = np.sort(
-            np.random.default_rng([cfg.run.seed, 3]).permutation(subset)[: cfg.data.knn_bank]
-        )
-        test_idx = np.arange(min(cfg.data.knn_test, len(test_set)))
-        knn_sets = (
-            train_set.batch(bank_idx, np.random.default_rng([cfg.run.seed, 4])),
-            test_set.batch(test_idx, np.random.default_rng([cfg.run.seed, 5])),
+        monitor = knn_sets(
+            train_set, test_set, subset, cfg.data.knn_bank, cfg.data.knn_test, cfg.run.seed
         )
 
     epoch, step, global_step, elapsed = 0, 0, 0, 0.0
@@ -747,9 +688,9 @@ def _train(
                 save(epoch, step, perm)
                 break
             epoch_time = time.perf_counter() - t_epoch
-            if knn_sets is not None and (epoch + 1) % cfg.run.knn_every == 0:
+            if monitor is not None and (epoch + 1) % cfg.run.knn_every == 0:
                 knn = knn_monitor(
-                    parts.encoder, knn_sets[0], knn_sets[1], train_set.tasks, cfg.run.knn_k, device
+                    parts.encoder, monitor[0], monitor[1], train_set.tasks, cfg.run.knn_k, device
                 )
             record = {
                 "type": "epoch",
