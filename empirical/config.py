@@ -36,9 +36,11 @@ def _spec(
     lo: float | None = None,
     hi: float | None = None,
     choices: tuple[str, ...] | None = None,
+    hi_open: bool = False,
 ) -> Any:
-    """A dataclass field with its documentation and allowed values in the metadata."""
-    meta = {"doc": doc, "lo": lo, "hi": hi, "choices": choices}
+    """A dataclass field with its documentation and allowed values in the metadata
+    (``[lo, hi]``, or ``[lo, hi)`` when ``hi_open``)."""
+    meta = {"doc": doc, "lo": lo, "hi": hi, "choices": choices, "hi_open": hi_open}
     if isinstance(default, dict):
         return field(default_factory=lambda: dict(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -60,7 +62,8 @@ def allowed(f: dataclasses.Field[Any]) -> str:
         return name
     lo_s = "-inf" if lo is None else f"{lo:g}"
     hi_s = "inf" if hi is None or math.isinf(hi) else f"{hi:g}"
-    return f"{name} in [{lo_s}, {hi_s}]"
+    close = ")" if m.get("hi_open") else "]"
+    return f"{name} in [{lo_s}, {hi_s}{close}"
 
 
 def _field_type(f: dataclasses.Field[Any]) -> type:
@@ -102,6 +105,8 @@ def _check_value(f: dataclasses.Field[Any], value: Any) -> None:
         raise bad_type
     lo, hi = m.get("lo"), m.get("hi")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise bad_type
+    if hi is not None and m.get("hi_open") and value >= hi:
         raise bad_type
 
 
@@ -160,11 +165,28 @@ class ViewsConfig(_Section):
     p: float = _spec(0.5, "oracle: probability that a view drops the overlay", lo=0.0, hi=1.0)
     base: str = _spec("none", "views applied after oracle/viewmaker", choices=("none", "expert"))
     crop_min: float = _spec(0.2, "expert: smallest RandomResizedCrop area", lo=0.01, hi=1.0)
-    jitter: float = _spec(0.4, "expert: colour jitter strength (0 = no colour ops)", lo=0.0, hi=1.0)
+    crop_max: float = _spec(1.0, "expert: largest RandomResizedCrop area", lo=0.01, hi=1.0)
+    jitter: float = _spec(
+        0.4,
+        "expert: colour jitter strength (brightness, contrast, saturation; hue = jitter/4)",
+        lo=0.0,
+        hi=1.0,
+    )
+    colour: float = _spec(0.8, "expert: probability of colour jitter", lo=0.0, hi=1.0)
+    gray: float = _spec(0.2, "expert: probability of grayscale", lo=0.0, hi=1.0)
+    blur: float = _spec(0.5, "expert: probability of Gaussian blur", lo=0.0, hi=1.0)
+    flip: float = _spec(0.5, "expert: probability of a horizontal flip", lo=0.0, hi=1.0)
     eps: float = _spec(0.05, "viewmaker: L1 budget per pixel", lo=1e-6, hi=10.0)
     vm_width: int = _spec(32, "viewmaker: base channels", lo=1, hi=512)
     vm_blocks: int = _spec(3, "viewmaker: residual blocks", lo=1, hi=5)
     clamp: bool = _spec(False, "viewmaker: clamp views to [0, 1]")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.crop_min > self.crop_max:
+            raise ConfigError(
+                "crop_min", f"must be <= crop_max ({self.crop_max:g}); got {self.crop_min:g}"
+            )
 
 
 LOSSES = ("ntxent", "align_lse", "align_swd", "spectral")

@@ -80,6 +80,16 @@ def _scale(scale: str) -> Sections:
 
 
 PRESETS: dict[str, Preset] = {}
+# Chen et al.'s RandBits protocol: random crop of area 0.5-1 only (no flip, colour or blur).
+CROP_ONLY = {
+    "crop_min": 0.5,
+    "crop_max": 1.0,
+    "jitter": 0.0,
+    "colour": 0.0,
+    "gray": 0.0,
+    "blur": 0.0,
+    "flip": 0.0,
+}
 
 
 def _add(name: str, description: str, sections: Sections) -> None:
@@ -130,7 +140,7 @@ def _define() -> None:
                         {
                             "data": {"suite": "randbits-mnist", "options": {"k": k}},
                             "model": {"encoder": "chen_convnet"},
-                            "views": {"name": "expert", "crop_min": 0.5, "jitter": 0.0},
+                            "views": {"name": "expert", **CROP_ONLY},
                             "loss": {"temperature": tau},
                         },
                     ),

@@ -121,11 +121,12 @@ def build_views(cfg: Config, in_channels: int) -> Callable[[Batch, torch.Generat
         {}
         if audio
         else {
-            "crop_scale": (v.crop_min, 1.0),
+            "crop_scale": (v.crop_min, v.crop_max),
             "jitter": (j, j, j, min(j / 4.0, 0.5)),
-            "p_jitter": 0.8 if j > 0 else 0.0,
-            "p_gray": 0.2 if j > 0 else 0.0,
-            "p_blur": 0.5 if j > 0 else 0.0,
+            "p_jitter": v.colour if j > 0 else 0.0,
+            "p_gray": v.gray,
+            "p_blur": v.blur,
+            "p_flip": v.flip,
         }
     )
     modality = "audio" if audio else "image"
@@ -153,7 +154,7 @@ def build_views(cfg: Config, in_channels: int) -> Callable[[Batch, torch.Generat
             expert_kwargs=expert_kw if with_base else None,
         )
     if v.name == "foster":
-        return build("foster", crop_scale=(v.crop_min, 1.0))
+        return build("foster", crop_scale=(v.crop_min, v.crop_max), p_flip=v.flip, p_gray=v.gray)
     return build(v.name)
 
 

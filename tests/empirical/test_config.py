@@ -191,3 +191,44 @@ def test_every_preset_is_a_valid_config_and_scales_differ() -> None:
     a = presets.get("randbits-k5-t0.1-cpu")
     a.data.options["k"] = 99
     assert presets.get("randbits-k5-t0.1-cpu").data.options == {"k": 5}
+
+
+@pytest.mark.parametrize("scale", ["cpu", "paper"])
+def test_randbits_views_are_crop_only(scale: str) -> None:
+    """Chen et al.'s protocol: random crop of area 0.5-1 only: no flip, colour, grayscale, blur."""
+    from empirical.train import build_views
+    from empirical.views import ImageExpertViews
+
+    for k in (0, 20):
+        views = build_views(presets.get(f"randbits-k{k}-t0.1-{scale}"), 1)
+        assert isinstance(views, ImageExpertViews)
+        assert views.crop_scale == (0.5, 1.0)
+        assert (views.p_flip, views.p_jitter, views.p_gray, views.p_blur) == (0, 0, 0, 0)
+
+
+def test_expert_view_probabilities_follow_the_config() -> None:
+    """Each op has its own field; jitter 0 turns off colour jitter only (not blur or grayscale)."""
+    from empirical.train import build_views
+
+    default = build_views(presets.get("expert-digits-cpu"), 3)
+    assert (default.p_flip, default.p_jitter, default.p_gray, default.p_blur) == (
+        0.5,
+        0.8,
+        0.2,
+        0.5,
+    )
+    assert default.crop_scale == (0.2, 1.0)
+    cfg = apply_overrides(
+        presets.get("expert-digits-cpu"),
+        ["views.jitter=0", "views.flip=0.25", "views.blur=0.75", "views.crop_max=0.9"],
+    )
+    views = build_views(cfg, 3)
+    assert (views.p_flip, views.p_jitter, views.p_gray, views.p_blur) == (0.25, 0, 0.2, 0.75)
+    assert views.crop_scale == (0.2, 0.9)
+    foster = build_views(apply_overrides(cfg, ["views.name=foster"]), 3)
+    assert (foster.p_flip, foster.crop_scale) == (0.25, (0.2, 0.9))
+
+
+def test_crop_min_above_crop_max_is_rejected() -> None:
+    with pytest.raises(ConfigError, match=r"views\.crop_min"):
+        apply_overrides(Config(), ["views.crop_min=0.8", "views.crop_max=0.5"])
