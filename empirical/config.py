@@ -171,6 +171,7 @@ class ViewsConfig(_Section):
         "expert: colour jitter strength (brightness, contrast, saturation; hue = jitter/4)",
         lo=0.0,
         hi=1.0,
+        hi_open=True,  # ImageExpertViews needs the first three strengths in [0, 1)
     )
     colour: float = _spec(0.8, "expert: probability of colour jitter", lo=0.0, hi=1.0)
     gray: float = _spec(0.2, "expert: probability of grayscale", lo=0.0, hi=1.0)

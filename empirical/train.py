@@ -64,7 +64,22 @@ class NonFiniteLoss(RuntimeError):
 
 
 def build_dataset(cfg: Config, split: str) -> MultiTaskDataset:
-    """The suite of ``cfg.data`` (``build_suite``), or ``module:function`` for a user suite."""
+    """The suite of ``cfg.data`` (``build_suite``), or ``module:function`` for a user suite.
+
+    Raises:
+        ConfigError: the builder rejected the suite (``data.suite``) or its options
+            (``data.options``).
+    """
+    try:
+        return _build_dataset(cfg, split)
+    except ConfigError:
+        raise
+    except ValueError as e:
+        key = "data.suite" if "unknown suite" in str(e).lower() else "data.options"
+        raise ConfigError(key, str(e)) from e
+
+
+def _build_dataset(cfg: Config, split: str) -> MultiTaskDataset:
     suite, options = cfg.data.suite, dict(cfg.data.options)
     if ":" in suite:
         import importlib
@@ -75,6 +90,48 @@ def build_dataset(cfg: Config, split: str) -> MultiTaskDataset:
     from empirical.data.registry import build_suite
 
     return build_suite(suite, split, **options)
+
+
+# parameter names in builders' ValueError messages -> the config key that sets them
+_BUILDER_KEYS = {
+    "crop_scale": "views.crop_min",
+    "jitter": "views.jitter",
+    "p_jitter": "views.colour",
+    "p_gray": "views.gray",
+    "p_blur": "views.blur",
+    "p_flip": "views.flip",
+    "eps": "views.eps",
+    "base_channels": "views.vm_width",
+    "num_res_blocks": "views.vm_blocks",
+    "temperature": "loss.temperature",
+    "lam": "loss.lam",
+    "prior": "loss.prior",
+    "width": "model.width",
+    "channels": "model.width",
+}
+
+
+@contextmanager
+def config_errors(section: str) -> Iterator[None]:
+    """Re-raise a ``ValueError`` from a builder as a :class:`ConfigError` naming the config key
+    (the dotted key whose builder parameter the message names first, else ``section``)."""
+    try:
+        yield
+    except ConfigError:
+        raise
+    except ValueError as e:
+        text = str(e)
+        words = text.replace(":", " ").replace(",", " ").split()
+        prefix = section.split(".")[0] + "."
+        key = next(
+            (
+                _BUILDER_KEYS[w]
+                for w in words
+                if w in _BUILDER_KEYS and _BUILDER_KEYS[w].startswith(prefix)
+            ),
+            section,
+        )
+        raise ConfigError(key, text) from e
 
 
 def resolve_device(name: str) -> torch.device:
@@ -220,11 +277,13 @@ def build_parts(
     from empirical.models import ProjectionHead, build_encoder
 
     torch.manual_seed(cfg.run.seed)
-    encoder = build_encoder(cfg.model.encoder, in_channels, **encoder_kwargs(cfg))
-    head = ProjectionHead(
-        int(encoder.feat_dim), cfg.model.head_hidden, cfg.model.out_dim, cfg.model.head_depth
-    )
-    views = build_views(cfg, view_channels)
+    with config_errors("model"):
+        encoder = build_encoder(cfg.model.encoder, in_channels, **encoder_kwargs(cfg))
+        head = ProjectionHead(
+            int(encoder.feat_dim), cfg.model.head_hidden, cfg.model.out_dim, cfg.model.head_depth
+        )
+    with config_errors("views"):
+        views = build_views(cfg, view_channels)
     viewmaker = views if isinstance(views, nn.Module) else None
     if info.active:
         convert_batchnorm(encoder, device.type)
@@ -242,7 +301,8 @@ def build_parts(
         loss_kw = {"lam": cfg.loss.lam, "temperature": cfg.loss.temperature}
     elif cfg.loss.name == "align_swd":
         loss_kw = {"lam": cfg.loss.lam, "prior": cfg.loss.prior, "generator": loss_gen}
-    loss_fn = build_loss(cfg.loss.name, **loss_kw)
+    with config_errors("loss"):
+        loss_fn = build_loss(cfg.loss.name, **loss_kw)
     params = [*encoder.parameters(), *head.parameters()]
     o = cfg.optim
     optimizer: torch.optim.Optimizer

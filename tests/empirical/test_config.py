@@ -232,3 +232,40 @@ def test_expert_view_probabilities_follow_the_config() -> None:
 def test_crop_min_above_crop_max_is_rejected() -> None:
     with pytest.raises(ConfigError, match=r"views\.crop_min"):
         apply_overrides(Config(), ["views.crop_min=0.8", "views.crop_max=0.5"])
+
+
+@settings(deadline=None, max_examples=40, derandomize=True)
+@given(value=st.floats(min_value=0.0, max_value=1.0, allow_nan=False))
+def test_every_accepted_jitter_builds_expert_views(value: float) -> None:
+    """views.jitter is accepted iff it lies in [0, 1), and every accepted value builds."""
+    from empirical.train import build_views
+
+    if value < 1.0:
+        assert build_views(apply_overrides(Config(), [f"views.jitter={value!r}"]), 3) is not None
+    else:
+        with pytest.raises(ConfigError, match=r"views\.jitter: expected float in \[0, 1\)"):
+            apply_overrides(Config(), [f"views.jitter={value!r}"])
+
+
+def test_builder_value_errors_exit_2_naming_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ValueError raised while building parts from a config exits 2 and names the dotted key."""
+    from empirical.views import expert
+
+    here = Path(__file__).resolve().parent
+    monkeypatch.syspath_prepend(str(here))
+    tiny = ["data.suite=test_train:tiny_suite", "data.options.n=32", "optim.batch_size=16"]
+    assert main(["--out", str(tmp_path / "a"), "views.jitter=1.0", *tiny]) == EXIT_CONFIG
+    assert "views.jitter" in capsys.readouterr().err
+
+    def reject(self: object, *args: object, **kwargs: object) -> None:
+        raise ValueError("p_flip must be in [0, 1]; got 0.5")  # as if the range were narrower
+
+    monkeypatch.setattr(expert.ImageExpertViews, "__init__", reject)
+    out = ["--out", str(tmp_path / "b"), "--preset", "expert-digits-cpu", *tiny]
+    assert main(out) == EXIT_CONFIG
+    assert "views.flip: p_flip must be in [0, 1]" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert main(["--out", str(tmp_path / "c"), "data.suite=no-such-suite"]) == EXIT_CONFIG
+    assert "data.suite" in capsys.readouterr().err
