@@ -269,3 +269,16 @@ def test_builder_value_errors_exit_2_naming_the_key(
     monkeypatch.undo()
     assert main(["--out", str(tmp_path / "c"), "data.suite=no-such-suite"]) == EXIT_CONFIG
     assert "data.suite" in capsys.readouterr().err
+
+
+def test_spirograph_paper_presets_use_the_papers_dataset_size() -> None:
+    """Foster et al.: 100k train / 20k test parameter sets; the cpu presets stay small."""
+    import inspect
+
+    from empirical.data.spirograph import SpirographDataset
+
+    for gp in ("", "-gp"):
+        paper = presets.get(f"spirograph{gp}-paper").data.options
+        assert paper == {"n_train": 100_000, "n_test": 20_000}
+        assert set(paper) <= set(inspect.signature(SpirographDataset.__init__).parameters)
+        assert presets.get(f"spirograph{gp}-cpu").data.options == {}
