@@ -276,14 +276,20 @@ def build_parts(
     from empirical.losses import build_loss
     from empirical.models import ProjectionHead, build_encoder
 
-    torch.manual_seed(cfg.run.seed)
-    with config_errors("model"):
-        encoder = build_encoder(cfg.model.encoder, in_channels, **encoder_kwargs(cfg))
-        head = ProjectionHead(
-            int(encoder.feat_dim), cfg.model.head_hidden, cfg.model.out_dim, cfg.model.head_depth
-        )
-    with config_errors("views"):
-        views = build_views(cfg, view_channels)
+    # initialise from the run seed inside a fork of torch's global RNG: the caller's global
+    # random state is left exactly as it was
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.run.seed)
+        with config_errors("model"):
+            encoder = build_encoder(cfg.model.encoder, in_channels, **encoder_kwargs(cfg))
+            head = ProjectionHead(
+                int(encoder.feat_dim),
+                cfg.model.head_hidden,
+                cfg.model.out_dim,
+                cfg.model.head_depth,
+            )
+        with config_errors("views"):
+            views = build_views(cfg, view_channels)
     viewmaker = views if isinstance(views, nn.Module) else None
     if info.active:
         convert_batchnorm(encoder, device.type)
@@ -557,8 +563,14 @@ def train(
     if info.active and device.type == "cuda":
         device = torch.device("cuda", info.local_rank)
         torch.cuda.set_device(device)
+    # torch's global RNG (used by nothing of ours, but perhaps by a user's suite or module) is
+    # seeded from the run inside a fork: deterministic runs, the caller's state left untouched;
+    # a resume restores the saved global state
+    cuda = [device.index or 0] if device.type == "cuda" else []
     try:
-        return _train(cfg, run_dir, state, device, amp, info, quiet, datasets)
+        with torch.random.fork_rng(devices=cuda):
+            torch.manual_seed(cfg.run.seed)
+            return _train(cfg, run_dir, state, device, amp, info, quiet, datasets)
     finally:
         shutdown(info)
 

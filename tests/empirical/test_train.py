@@ -381,3 +381,32 @@ def test_train_size_subset_covers_every_class_of_a_class_sorted_suite(tmp_path: 
     assert len(np.unique(reads[:32])) == 32  # each epoch visits each subset example once
     assert set(reads[:32].tolist()) == set(reads[32:].tolist())
     assert set(train_set.bg[reads].tolist()) == {0, 1, 2, 3}
+
+
+def test_build_parts_and_train_leave_the_global_torch_rng_alone(tmp_path: Path) -> None:
+    """build_parts initialises from run.seed in a fork of torch's global RNG: the caller's
+    global state is unchanged, and the initial weights depend on run.seed only."""
+    from empirical.distributed import DistInfo
+    from empirical.train import build_parts, train
+
+    cfg = tiny_config("views.name=viewmaker")
+    cpu = torch.device("cpu")
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    a = build_parts(cfg, 3, 3, 8, 4, cpu, DistInfo())
+    assert torch.equal(torch.get_rng_state(), before)
+    torch.rand(5)  # another global state: the same weights
+    b = build_parts(cfg, 3, 3, 8, 4, cpu, DistInfo())
+    for m in ("encoder", "head", "viewmaker"):
+        for (k, ta), tb in zip(
+            a.modules()[m].state_dict().items(), b.modules()[m].state_dict().values(), strict=True
+        ):
+            assert torch.equal(ta, tb), f"{m}.{k}"
+    other = build_parts(
+        tiny_config("views.name=viewmaker", "run.seed=1"), 3, 3, 8, 4, cpu, DistInfo()
+    )
+    w = next(iter(a.encoder.parameters()))
+    assert not torch.equal(w, next(iter(other.encoder.parameters())))
+    before = torch.get_rng_state()
+    train(tiny_config("run.knn_every=0", "optim.epochs=1"), tmp_path / "run")
+    assert torch.equal(torch.get_rng_state(), before)
