@@ -1,0 +1,154 @@
+"""figures.sweep: run ids, train -> evaluate -> skip, resume after an interruption, failures.
+
+Tiny real runs: RandBits-MNIST with the small ConvNet, 64 examples, batch 32 (a few steps).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from figures.sweep import (
+    Evaluation,
+    RunSpec,
+    SweepError,
+    default_jobs,
+    eval_path,
+    load_eval,
+    run_sweep,
+)
+
+PRESET = "randbits-k5-t0.1-cpu"
+TINY = (
+    "data.train_size=64",
+    "optim.batch_size=32",
+    "optim.epochs=1",
+    "run.knn_every=0",
+    "run.threads=1",
+)
+PROBE = Evaluation("probe", "probe", {"n_train": 64, "n_test": 64, "max_iter": 20})
+
+
+def tiny(name: str, *extra: str, seed: int = 0) -> RunSpec:
+    return RunSpec("test", name, PRESET, (*TINY, *extra), seed, (PROBE,))
+
+
+def test_run_id_is_name_plus_config_hash() -> None:
+    a, b = tiny("a"), tiny("a", "optim.lr=0.002")
+    assert a.run_id.startswith("a-") and len(a.run_id) == len("a-") + 8
+    assert a.run_id != b.run_id  # a changed config gets a fresh directory
+    assert tiny("a", seed=1).run_id != a.run_id
+    assert tiny("a").run_id == a.run_id  # deterministic
+    assert a.run_dir(Path("r")) == Path("r") / "test" / a.run_id
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"name": "a/b"},
+        {"name": ""},
+        {"figure": ".hidden"},
+        {"seed": -1},
+        {"overrides": ("run.seed=3",)},
+        {"overrides": ("no-equals-sign",)},
+        {"evaluations": (PROBE, PROBE)},
+    ],
+)
+def test_runspec_rejects_bad_fields(kwargs: dict[str, object]) -> None:
+    base: dict[str, object] = {"figure": "f", "name": "n", "preset": PRESET}
+    with pytest.raises(ValueError, match="RunSpec"):
+        RunSpec(**{**base, **kwargs})  # type: ignore[arg-type]
+
+
+def test_evaluation_rejects_bad_kind_and_name() -> None:
+    with pytest.raises(ValueError, match="kind"):
+        Evaluation("x", "knn")
+    with pytest.raises(ValueError, match="name"):
+        Evaluation("a/b", "probe")
+
+
+def test_jobs_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FEATUREDROP_JOBS", "3")
+    assert default_jobs() == 3
+    monkeypatch.setenv("FEATUREDROP_JOBS", "0")
+    with pytest.raises(ValueError, match="FEATUREDROP_JOBS"):
+        default_jobs()
+    monkeypatch.delenv("FEATUREDROP_JOBS")
+    assert 1 <= default_jobs() <= 2
+    with pytest.raises(ValueError, match="jobs"):
+        run_sweep([], Path("unused"), jobs=0)
+
+
+def test_train_evaluate_then_skip_then_report_failure(tmp_path: Path) -> None:
+    spec = tiny("ok")
+    lines: list[str] = []
+    (res,) = run_sweep([spec], tmp_path, jobs=1, echo=lines.append)
+    run_dir = spec.run_dir(tmp_path)
+    assert res.action == "trained" and not res.error
+    rec = load_eval(run_dir, PROBE)
+    assert rec["kind"] == "probe" and rec["seed"] == 0
+    assert 0.0 <= rec["metrics"]["digit"]["accuracy"] <= 1.0
+    assert json.loads((run_dir / "summary.json").read_text())["global_step"] == 2
+    assert "trained" in lines[0] and str(run_dir) in lines[0]
+
+    # a second call trains and evaluates nothing
+    stamps = {p: p.stat().st_mtime_ns for p in (run_dir / "last.pt", eval_path(run_dir, PROBE))}
+    (again,) = run_sweep([spec], tmp_path, jobs=1, echo=lines.append)
+    assert again.action == "skipped" and again.train_s == 0.0
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+    # a missing evaluation of a completed run is evaluated without training
+    eval_path(run_dir, PROBE).unlink()
+    (ev,) = run_sweep([spec], tmp_path, jobs=1, echo=lines.append)
+    assert ev.action == "evaluated" and eval_path(run_dir, PROBE).exists()
+    assert (run_dir / "last.pt").stat().st_mtime_ns == stamps[run_dir / "last.pt"]
+
+    # a failing run is reported with its directory and log; the other runs still happen
+    bad, other = tiny("bad", "optim.lr=-1"), tiny("other", seed=1)
+    with pytest.raises(SweepError) as info:
+        run_sweep([bad, other], tmp_path, jobs=1, echo=lines.append)
+    bad_dir = bad.run_dir(tmp_path)
+    assert str(bad_dir) in str(info.value) and str(bad_dir / "train.log") in str(info.value)
+    assert [Path(f.run_dir) for f in info.value.failures] == [bad_dir]
+    assert "optim.lr" in (bad_dir / "train.log").read_text()
+    assert eval_path(other.run_dir(tmp_path), PROBE).exists()
+    assert any("FAILED" in line and "log:" in line for line in lines)
+
+
+def _sigterm_when_checkpointed(run_dir: Path, sent: list[int]) -> None:
+    """SIGTERM the training subprocess once its first checkpoint exists."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (run_dir / "last.pt").exists():
+        time.sleep(0.005)
+    for child in psutil.Process().children(recursive=True):
+        if "empirical.train" in " ".join(child.cmdline()):
+            child.send_signal(signal.SIGTERM)
+            sent.append(child.pid)
+
+
+def test_interrupted_run_resumes(tmp_path: Path) -> None:
+    spec = tiny("long", "optim.epochs=40")  # 2 steps per epoch, 80 in all
+    run_dir = spec.run_dir(tmp_path)
+    sent: list[int] = []
+    watcher = threading.Thread(target=_sigterm_when_checkpointed, args=(run_dir, sent))
+    watcher.start()
+    with pytest.raises(SweepError, match="status 143"):
+        run_sweep([spec], tmp_path, jobs=1, echo=lambda _: None)
+    watcher.join()
+    assert sent, "the training subprocess was not found"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["global_step"] < 80
+    assert not eval_path(run_dir, PROBE).exists()
+
+    (res,) = run_sweep([spec], tmp_path, jobs=1, echo=lambda _: None)
+    assert res.action == "resumed" and not res.error
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["global_step"] == 80
+    assert "--resume" in (run_dir / "train.log").read_text()
+    assert eval_path(run_dir, PROBE).exists()
