@@ -244,6 +244,9 @@ class RunConfig(_Section):
     )
     threads: int = _spec(0, "torch CPU threads (0 = torch's default)", lo=0, hi=1024)
     deterministic: bool = _spec(True, "torch.use_deterministic_algorithms (warn only)")
+    channels_last: bool = _spec(
+        True, "encoder weights and step inputs in torch.channels_last (faster convs on the CPU)"
+    )
     knn_every: int = _spec(1, "kNN monitor every N epochs (0 = off)", lo=0, hi=100000)
     knn_k: int = _spec(20, "kNN monitor neighbours", lo=1, hi=1000)
     log_every: int = _spec(10, "plain log line every N steps (--quiet)", lo=1, hi=10**9)

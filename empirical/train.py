@@ -296,6 +296,9 @@ def build_parts(
         convert_batchnorm(head, device.type)
     dtype = torch.float64 if cfg.run.precision == "fp64" else torch.float32
     encoder.to(device, dtype)
+    if cfg.run.channels_last:
+        # 4-D (conv) weights only; torch's stubs lack the memory_format overload of Module.to
+        encoder.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     head.to(device, dtype)
     if viewmaker is not None:
         viewmaker.to(device, dtype)
@@ -369,7 +372,10 @@ def contrastive_loss(
         v1, v2 = grad_reverse(v1), grad_reverse(v2)
     n = v1.shape[0]
     with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-        z = parts.head(parts.encoder(torch.cat([v1, v2])))  # (2n, d)
+        x = torch.cat([v1, v2])  # (2n, C, H, W)
+        if cfg.run.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        z = parts.head(parts.encoder(x))  # (2n, d)
     z = z.float() if amp is not None else z
     z1, z2 = gather(z[:n], info), gather(z[n:], info)  # (N, d) each, N = global batch
     loss = parts.loss_fn(z1, z2)

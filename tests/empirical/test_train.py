@@ -410,3 +410,22 @@ def test_build_parts_and_train_leave_the_global_torch_rng_alone(tmp_path: Path) 
     before = torch.get_rng_state()
     train(tiny_config("run.knn_every=0", "optim.epochs=1"), tmp_path / "run")
     assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_channels_last_flag_sets_the_encoders_memory_format_not_its_function() -> None:
+    """run.channels_last: the encoder's conv weights are channels_last; the loss on the same
+    batch and views equals the contiguous-format loss up to float32 rounding."""
+    from empirical.distributed import DistInfo
+    from empirical.train import build_parts, contrastive_loss
+
+    cpu = torch.device("cpu")
+    batch = TinySuite(n=16).batch(np.arange(16), np.random.default_rng(0))
+    losses = {}
+    for flag in (True, False):
+        cfg = tiny_config(f"run.channels_last={str(flag).lower()}")
+        parts = build_parts(cfg, 3, 3, 8, 4, cpu, DistInfo())
+        convs = [p for p in parts.encoder.parameters() if p.dim() == 4]
+        assert convs  # 3x3 kernels in channels_last are not contiguous in the default format
+        assert any(not p.is_contiguous() for p in convs) == flag
+        losses[flag] = contrastive_loss(parts, batch, cfg, DistInfo(), None, cpu)
+    torch.testing.assert_close(losses[True], losses[False], rtol=1e-5, atol=1e-5)
