@@ -12,6 +12,11 @@ default preset) in subprocesses, in full, and reports:
   3 (forward + backward) x 2 views x forward FLOPs of viewmaker + encoder + head, counted with
   ``empirical.models.count_flops``; ``train_flops_fraction_expert`` without the viewmaker.
 - ``train_peak_rss_mb``: peak resident memory of those runs (max over both). Target <= 4000.
+- ``data_vs_step_ratio`` (issue 3): batches per second the data path delivers for the default
+  preset (reading random examples of its suite, overlays drawn, plus the view-independent batch
+  assembly ``to_device``; batch size and thread count of the preset run) divided by the training
+  steps per second of that preset's run above (its step times include reading its batches).
+  Target: at least 5. ``data_batches_per_s`` and ``train_steps_per_s`` are the two rates.
 """
 
 from __future__ import annotations
@@ -99,12 +104,44 @@ def pretrain(preset: str, out: Path) -> dict[str, float]:
     }
 
 
+def data_batches_per_s(preset: str, batches: int = 30) -> float:
+    """Batches per second of ``preset``'s data path as the loop runs it: ``train_set.batch`` of
+    the next ``batch_size`` examples of the epoch's permutation of the training subset (overlays
+    drawn fresh) plus ``to_device``; one warm-up batch, then the mean over ``batches``."""
+    import numpy as np
+
+    from empirical import presets
+    from empirical.train import build_dataset, epoch_permutation, to_device, training_subset
+
+    cfg = presets.get(preset)
+    train_set = build_dataset(cfg, "train")
+    subset = training_subset(cfg.run.seed, len(train_set), cfg.data.train_size)
+    perm = epoch_permutation(cfg.run.seed, 0, len(subset))
+    rng = np.random.default_rng([cfg.run.seed, 1, 0])
+    size, cpu = cfg.optim.batch_size, torch.device("cpu")
+    steps = len(subset) // size
+
+    def read(i: int) -> None:
+        lo = (i % steps) * size
+        to_device(train_set.batch(subset[perm[lo : lo + size]], rng), cpu, torch.float32)
+
+    read(0)
+    t = time.perf_counter()
+    for i in range(batches):
+        read(i + 1)
+    return batches / (time.perf_counter() - t)
+
+
 def run() -> dict[str, float | int | str]:
     matmul = matmul_flops_per_s()
     out: dict[str, float | int | str] = {"train_matmul_gflops": round(matmul / 1e9, 2)}
     with tempfile.TemporaryDirectory() as tmp:
         expert = pretrain("expert-digits-cpu", Path(tmp) / "expert")
         viewmaker = pretrain("viewmaker-digits-cpu", Path(tmp) / "viewmaker")
+    data_rate = data_batches_per_s("viewmaker-digits-cpu")
+    from empirical import presets
+
+    steps_rate = viewmaker["img_per_s"] / presets.get("viewmaker-digits-cpu").optim.batch_size
     flops_vm = step_flops_per_image("viewmaker-digits-cpu")
     flops_ex = step_flops_per_image("expert-digits-cpu")
     out.update(
@@ -117,6 +154,9 @@ def run() -> dict[str, float | int | str]:
             "train_flops_fraction_expert": round(flops_ex * expert["img_per_s"] / matmul, 3),
             "train_peak_rss_mb": round(max(expert["rss_mb"], viewmaker["rss_mb"]), 1),
             "train_threads": torch.get_num_threads(),
+            "data_batches_per_s": round(data_rate, 2),
+            "train_steps_per_s": round(steps_rate, 3),
+            "data_vs_step_ratio": round(data_rate / steps_rate, 2),
         }
     )
     return out
