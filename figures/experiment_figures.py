@@ -164,27 +164,34 @@ def compute_oracle(cfg: Config) -> Results:
 
 
 def plot_oracle(res: Results, cfg: Config) -> Any:
-    fig, axes = style.subplots(1, 2, width=3.5)
+    fig, axes = style.subplots(1, 2, width=3.9, height=3.0)
     ax = axes[0, 0]
     th = np.asarray(res["theory_acc"])
     ax.plot(res["theory_p"], th[:, 0], color=style.STRONG, label="strong task", **style.THEORY)
     ax.plot(res["theory_p"], th[:, 1], color=style.WEAK, label="weak task", **style.THEORY)
-    ax.axhline(0.5, color=style.NEUTRAL, lw=0.8, ls=":", label="chance")
+    ax.axhline(0.5, color=style.NEUTRAL, lw=0.8, ls=":", label="chance (sign task)")
+    ax.set_ylim(0.0, 1.02)
     ax.set_title("linear theory: optimal encoder")
     ax.set_ylabel("linear probe accuracy (clean inputs)")
     ax = axes[0, 1]
     names = {"digit": "digit (overlay, strong)", "background": "background (weak)"}
     for task, color in zip(cfg["tasks"], (style.STRONG, style.WEAK), strict=True):
         _markers(ax, res["ps"], res["accuracy"][task], color, names.get(task, task))
-    ax.axhline(res["chance"], color=style.NEUTRAL, lw=0.8, ls=":", label="chance")
-    ax.set_title("ResNet on overlay-digits-on-natural")
+    ax.axhline(res["chance"], color=style.NEUTRAL, lw=0.8, ls=":", label="chance (10 classes)")
+    ax.set_ylim(0.0, 1.02)
+    ax.set_title("small ResNet, overlay-digits-on-natural")
     for a in axes[0]:
         a.set_xlabel("oracle dropout $p$ of the overlay")
-        a.legend(frameon=False, loc="best")
-    steps = [o for o in cfg["overrides"] if o.startswith("optim.max_steps")]
+    axes[0, 0].legend(frameon=False, loc="lower left")
+    axes[0, 1].legend(frameon=False, loc="center left")
+    steps = [o.split("=")[1] for o in cfg["overrides"] if o.startswith("optim.max_steps")]
+    t = cfg["theory"]
     fig.suptitle(
-        "Oracle feature dropout: dropping the easy overlay in a fraction p of views "
-        f"(deep: mean $\\pm$ sd over {len(res['seeds'])} seeds, {', '.join(steps)})"
+        "Oracle feature dropout: the easy overlay dropped in a fraction p of views\n"
+        f"(deep: mean $\\pm$ sd over {len(res['seeds'])} seeds, {', '.join(steps)} steps of "
+        f"batch 128; theory: s = ({t['s_strong']:g}, {t['s_weak']:g}), "
+        f"$\\sigma$ = {t['sigma']:g}, m = {t['m']})",
+        fontsize=9,
     )
     return fig
 
@@ -455,19 +462,21 @@ def compute_randbits(cfg: Config) -> Results:
 
 
 def _trend_text(v: float) -> str:
+    if v == 0:
+        return "no temperature effect"
     return "lower $\\tau$ suppresses less" if v > 0 else "lower $\\tau$ suppresses more"
 
 
 def plot_randbits(res: Results, cfg: Config) -> Any:
-    fig, axes = style.subplots(1, 2, width=3.6)
+    fig, axes = style.subplots(1, 2, width=4.2, height=3.0)
     colors = ["#1b4f72", "#2e86c1", "#85c1e9", "#aed6f1"]
     th = np.asarray(res["theory_probe"])
     ax = axes[0, 0]
     for j, tau in enumerate(res["taus"]):
         mean, _ = _mean_sd(th[:, j])
         ax.plot(res["bits"], mean, color=colors[j], label=f"$\\tau$ = {tau:g}", **style.THEORY)
-    ax.set_ylabel("weak-group probe $R^2$ (resolution-limited)")
-    ax.set_title("linear InfoNCE (shared bits, no dropout)")
+    ax.set_ylabel("weak-group probe $R^2$ (resolved)")
+    ax.set_title("linear InfoNCE, no bit dropout")
     ax = axes[0, 1]
     acc = np.asarray(res["accuracy"])
     for j, tau in enumerate(res["taus"]):
@@ -475,18 +484,22 @@ def plot_randbits(res: Results, cfg: Config) -> Any:
         ax.plot(res["bits"], _mean_sd(acc[:, j])[0], color=colors[j], lw=0.6, alpha=0.5)
     ax.axhline(res["chance"], color=style.NEUTRAL, lw=0.8, ls=":", label="chance")
     ax.set_ylabel("digit probe accuracy")
-    ax.set_title("ConvNet on RandBits-MNIST (crop-only views)")
+    ax.set_title("ConvNet, RandBits-MNIST, crop-only views")
     for a in axes[0]:
         a.set_xlabel("random bits k shared by both views")
         a.set_xticks(res["bits"])
-        a.legend(frameon=False, loc="best")
+        a.set_ylim(0.0, 1.02)
+    axes[0, 0].legend(frameon=False, loc="lower left")
+    axes[0, 1].legend(frameon=False, loc="upper right")
     verdict = "agree" if res["agree"] else "disagree"
+    lo, hi = res["taus"][0], res["taus"][-1]
     fig.suptitle(
-        f"Random bits suppress the digit. Temperature: deep {_trend_text(res['deep_trend'])} "
-        f"({res['deep_trend']:+.3f}), linear {_trend_text(res['linear_trend'])} "
-        f"({res['linear_trend']:+.3f}) - they {verdict}\n"
-        f"(deep: mean $\\pm$ sd over {len(res['seeds'])} seeds; trend = mean over k > 0 of "
-        f"value at $\\tau$ = {res['taus'][0]:g} minus at $\\tau$ = {res['taus'][-1]:g})"
+        "Random bits shared by both views suppress the digit "
+        f"(deep: mean $\\pm$ sd over {len(res['seeds'])} seeds)\n"
+        f"temperature effect = value at $\\tau$ = {lo:g} minus at {hi:g}, mean over k > 0:\n"
+        f"deep {res['deep_trend']:+.3f} ({_trend_text(res['deep_trend'])}), "
+        f"linear {res['linear_trend']:+.3f} ({_trend_text(res['linear_trend'])}): they {verdict}",
+        fontsize=9,
     )
     return fig
 
