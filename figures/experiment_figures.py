@@ -578,10 +578,12 @@ def compute_foster(cfg: Config) -> Results:
 
 
 def plot_foster(res: Results, cfg: Config) -> Any:
-    fig, axes = style.subplots(1, 2, width=3.5)
+    fig, axes = style.subplots(1, 2, width=3.9, height=3.0)
     colors = {"no penalty": style.STRONG, "gradient penalty": style.WEAK}
+    labels = [lab for lab in cfg["presets"] if lab in res["runs"]]  # the config's order
     ax = axes[0, 0]
-    for label, run in res["runs"].items():
+    for label in labels:
+        run = res["runs"][label]
         c = colors.get(label, style.NEUTRAL)
         _markers(ax, res["copies"], run["r2"], c, label)
         ax.plot(res["copies"], _mean_sd(run["r2"])[0], color=c, lw=0.6, alpha=0.5)
@@ -592,7 +594,6 @@ def plot_foster(res: Results, cfg: Config) -> Any:
     ax.set_title("feature averaging")
     ax.legend(frameon=False, loc="best")
     ax = axes[0, 1]
-    labels = list(res["runs"])
     x = np.arange(len(labels))
     for k, (key, name) in enumerate(
         (("cv_ratio", "all view parameters"), ("cv_ratio_alpha_only", "alpha only"))
@@ -604,11 +605,15 @@ def plot_foster(res: Results, cfg: Config) -> Any:
         ax.errorbar(xs, mean, yerr=sd, color="k", capsize=2, ls="none")
     ax.set_xticks(x, labels)
     ax.set_ylabel("conditional variance / total variance")
+    ax.set_ylim(0.0, 1.25)
     ax.set_title("conditional variance of pooled features")
-    ax.legend(frameon=False, loc="best")
+    ax.legend(frameon=False, loc="upper center", ncol=2, fontsize=7)
+    steps = [o.split("=")[1] for o in cfg["overrides"] if o.startswith("optim.max_steps")]
     fig.suptitle(
-        "Foster et al.: Spirograph with and without the gradient penalty "
-        f"(mean $\\pm$ sd over {len(res['seeds'])} seeds; no linear-theory counterpart)"
+        "Foster et al.: Spirograph with and without the gradient penalty\n"
+        f"(mean $\\pm$ sd over {len(res['seeds'])} seeds, {', '.join(steps)} steps of batch 128; "
+        "the linear theory has no counterpart)",
+        fontsize=9,
     )
     return fig
 
