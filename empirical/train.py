@@ -1,14 +1,10 @@
 """The one contrastive training loop shared by every experiment (issue 4).
 
 ``python -m empirical.train --preset NAME [section.key=value ...]`` pretrains an encoder; see
-``--help``. One step (Tamkin et al. 2021/2023; Chen et al. 2021; Foster et al. 2021):
-
-    views(batch) -> [grad_reverse if the views are learned] -> encoder -> head -> loss
-    (+ lambda * gradient penalty) -> ONE backward -> encoder/head step and viewmaker step.
-
-Both views are encoded in one forward pass of ``cat([v1, v2])`` (BatchNorm sees the 2N views of
-the global batch). With ``torchrun`` every rank reads its shard of the global batch; embeddings are
-gathered across ranks with gradient (``empirical.distributed``).
+``--help``. The parts are built by ``empirical.parts``, one step is ``empirical.step`` (one
+forward of both views, one backward for the encoder and the viewmaker), the online kNN monitor is
+``empirical.knn``; this module holds the loop, checkpoints, signals and the command line. With
+``torchrun`` every rank reads its shard of the global batch.
 
 Run directory: ``config.json`` (resolved config), ``metrics.jsonl`` (one line per step and one
 per epoch), ``last.pt`` (atomic; every epoch, on SIGINT/SIGTERM at a step boundary, and at the
@@ -20,428 +16,45 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from empirical.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
 from empirical.config import Config, ConfigError, apply_overrides, describe, from_dict
 from empirical.data.base import Batch, MultiTaskDataset
 from empirical.distributed import (
     DistInfo,
-    average_gradients,
-    convert_batchnorm,
-    gather,
     init_from_env,
     shutdown,
 )
 from empirical.io import atomic_write_json
 from empirical.knn import encode, knn_monitor, knn_sets  # noqa: F401  (encode: re-export)
+from empirical.parts import (  # noqa: F401  (re-exported: empirical.train stays the harness's API)
+    Parts,
+    build_dataset,
+    build_parts,
+    build_views,
+    config_errors,
+    encoder_kwargs,
+    lr_factor,
+    resolve_device,
+    resolve_precision,
+    to_device,
+)
 from empirical.progress import Progress
+from empirical.step import NonFiniteLoss, contrastive_loss, train_step  # noqa: F401
 
 EXIT_OK, EXIT_CONFIG, EXIT_NONFINITE = 0, 2, 3
-
-
-class NonFiniteLoss(RuntimeError):
-    """The loss became NaN or infinite; the run stops without touching the last checkpoint."""
-
-
-# --------------------------------------------------------------------------------------------
-# building blocks
-# --------------------------------------------------------------------------------------------
-
-
-def build_dataset(cfg: Config, split: str) -> MultiTaskDataset:
-    """The suite of ``cfg.data`` (``build_suite``), or ``module:function`` for a user suite.
-
-    Raises:
-        ConfigError: the builder rejected the suite (``data.suite``) or its options
-            (``data.options``).
-    """
-    try:
-        return _build_dataset(cfg, split)
-    except ConfigError:
-        raise
-    except ValueError as e:
-        key = "data.suite" if "unknown suite" in str(e).lower() else "data.options"
-        raise ConfigError(key, str(e)) from e
-
-
-def _build_dataset(cfg: Config, split: str) -> MultiTaskDataset:
-    suite, options = cfg.data.suite, dict(cfg.data.options)
-    if ":" in suite:
-        import importlib
-
-        module, attr = suite.split(":", 1)
-        factory = getattr(importlib.import_module(module), attr)
-        return factory(split=split, **options)
-    from empirical.data.registry import build_suite
-
-    return build_suite(suite, split, **options)
-
-
-# parameter names in builders' ValueError messages -> the config key that sets them
-_BUILDER_KEYS = {
-    "crop_scale": "views.crop_min",
-    "jitter": "views.jitter",
-    "p_jitter": "views.colour",
-    "p_gray": "views.gray",
-    "p_blur": "views.blur",
-    "p_flip": "views.flip",
-    "eps": "views.eps",
-    "base_channels": "views.vm_width",
-    "num_res_blocks": "views.vm_blocks",
-    "temperature": "loss.temperature",
-    "lam": "loss.lam",
-    "prior": "loss.prior",
-    "width": "model.width",
-    "channels": "model.width",
-}
-
-
-@contextmanager
-def config_errors(section: str) -> Iterator[None]:
-    """Re-raise a ``ValueError`` from a builder as a :class:`ConfigError` naming the config key
-    (the dotted key whose builder parameter the message names first, else ``section``)."""
-    try:
-        yield
-    except ConfigError:
-        raise
-    except ValueError as e:
-        text = str(e)
-        words = text.replace(":", " ").replace(",", " ").split()
-        prefix = section.split(".")[0] + "."
-        key = next(
-            (
-                _BUILDER_KEYS[w]
-                for w in words
-                if w in _BUILDER_KEYS and _BUILDER_KEYS[w].startswith(prefix)
-            ),
-            section,
-        )
-        raise ConfigError(key, text) from e
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("run.device", "cuda requested but torch.cuda.is_available() is False")
-    return torch.device(name)
-
-
-def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
-    """Autocast dtype (None = float32): auto -> bf16 on CUDA when supported, else fp16 on CUDA,
-    fp32 on the CPU."""
-    if name in ("fp32", "fp64"):
-        return None
-    if name == "auto":
-        if device.type != "cuda":
-            return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if name == "fp16" and device.type != "cuda":
-        raise ConfigError("run.precision", "fp16 needs CUDA; use bf16 or fp32 on the CPU")
-    return torch.bfloat16 if name == "bf16" else torch.float16
-
-
-def encoder_kwargs(cfg: Config) -> dict[str, Any]:
-    m = cfg.model
-    w = m.width
-    if m.encoder == "small_resnet":
-        return {"width": w}
-    if m.encoder == "convnet":
-        return {"channels": (w, 2 * w, 4 * w)}
-    return {}
-
-
-def build_views(cfg: Config, in_channels: int) -> Callable[[Batch, torch.Generator], Any]:
-    """The view generator of ``cfg.views`` (``empirical.views.build_views``) for inputs with
-    ``in_channels`` channels (before post-view channels)."""
-    from empirical.views import build_views as build
-
-    v = cfg.views
-    audio = cfg.model.encoder == "spectrogram"
-    j = v.jitter
-    expert_kw: dict[str, Any] = (
-        {}
-        if audio
-        else {
-            "crop_scale": (v.crop_min, v.crop_max),
-            "jitter": (j, j, j, min(j / 4.0, 0.5)),
-            "p_jitter": v.colour if j > 0 else 0.0,
-            "p_gray": v.gray,
-            "p_blur": v.blur,
-            "p_flip": v.flip,
-        }
-    )
-    modality = "audio" if audio else "image"
-    with_base = v.base == "expert"
-    if v.name == "expert":
-        return build("expert", modality=modality, **expert_kw)
-    if v.name == "oracle":
-        return build(
-            "oracle",
-            p=v.p,
-            base="expert" if with_base else None,
-            base_kwargs={"modality": modality, **expert_kw} if with_base else None,
-        )
-    if v.name == "viewmaker":
-        if with_base and audio:
-            raise ConfigError("views.base", "expert views after a viewmaker are image-only")
-        return build(
-            "viewmaker",
-            in_channels=in_channels,
-            base_channels=v.vm_width,
-            num_res_blocks=v.vm_blocks,
-            eps=v.eps,
-            clamp=v.clamp,
-            expert=with_base,
-            expert_kwargs=expert_kw if with_base else None,
-        )
-    if v.name == "foster":
-        return build("foster", crop_scale=(v.crop_min, v.crop_max), p_flip=v.flip, p_gray=v.gray)
-    return build(v.name)
-
-
-def to_device(batch: Batch, device: torch.device, dtype: torch.dtype) -> Batch:
-    """``batch`` on ``device`` with its floating-point inputs (x, x_clean, bits) in ``dtype``."""
-    batch = batch.to(device)
-    if dtype == torch.float32:
-        return batch
-
-    def cast(t: torch.Tensor | None) -> torch.Tensor | None:
-        return None if t is None else t.to(dtype)
-
-    batch.x = batch.x.to(dtype)
-    batch.x_clean = cast(batch.x_clean)
-    batch.post_view_channels = cast(batch.post_view_channels)
-    batch.params = {k: v.to(dtype) if v.is_floating_point() else v for k, v in batch.params.items()}
-    return batch
-
-
-def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
-    """Linear warm-up over ``warmup`` steps, then constant or cosine decay to 0 at ``total``."""
-    if warmup > 0 and step < warmup:
-        return (step + 1) / warmup
-    if schedule == "cosine":
-        t = (step - warmup) / max(1, total - warmup)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
-    return 1.0
-
-
-@dataclass
-class Parts:
-    """Everything the step needs; modules live on the run's device."""
-
-    encoder: nn.Module
-    head: nn.Module
-    views: Any
-    viewmaker: nn.Module | None
-    loss_fn: nn.Module
-    optimizer: torch.optim.Optimizer
-    vm_optimizer: torch.optim.Optimizer | None
-    scheduler: torch.optim.lr_scheduler.LambdaLR
-    scaler: torch.amp.GradScaler
-    generators: dict[str, torch.Generator] = field(default_factory=dict)
-
-    def modules(self) -> dict[str, nn.Module]:
-        out = {"encoder": self.encoder, "head": self.head}
-        if self.viewmaker is not None:
-            out["viewmaker"] = self.viewmaker
-        return out
-
-
-def build_parts(
-    cfg: Config,
-    in_channels: int,
-    view_channels: int,
-    steps_total: int,
-    steps_per_epoch: int,
-    device: torch.device,
-    info: DistInfo,
-) -> Parts:
-    """Seeded construction of models, views, loss, optimisers and schedule."""
-    from empirical.losses import build_loss
-    from empirical.models import ProjectionHead, build_encoder
-
-    # initialise from the run seed inside a fork of torch's global RNG: the caller's global
-    # random state is left exactly as it was
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.run.seed)
-        with config_errors("model"):
-            encoder = build_encoder(cfg.model.encoder, in_channels, **encoder_kwargs(cfg))
-            head = ProjectionHead(
-                int(encoder.feat_dim),
-                cfg.model.head_hidden,
-                cfg.model.out_dim,
-                cfg.model.head_depth,
-            )
-        with config_errors("views"):
-            views = build_views(cfg, view_channels)
-    viewmaker = views if isinstance(views, nn.Module) else None
-    if info.active:
-        convert_batchnorm(encoder, device.type)
-        convert_batchnorm(head, device.type)
-    dtype = torch.float64 if cfg.run.precision == "fp64" else torch.float32
-    encoder.to(device, dtype)
-    if cfg.run.channels_last:
-        # 4-D (conv) weights only; torch's stubs lack the memory_format overload of Module.to
-        encoder.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    head.to(device, dtype)
-    if viewmaker is not None:
-        viewmaker.to(device, dtype)
-    loss_gen = torch.Generator().manual_seed(cfg.run.seed + 7)
-    loss_kw: dict[str, Any] = {}
-    if cfg.loss.name == "ntxent":
-        loss_kw = {"temperature": cfg.loss.temperature}
-    elif cfg.loss.name == "align_lse":
-        loss_kw = {"lam": cfg.loss.lam, "temperature": cfg.loss.temperature}
-    elif cfg.loss.name == "align_swd":
-        loss_kw = {"lam": cfg.loss.lam, "prior": cfg.loss.prior, "generator": loss_gen}
-    with config_errors("loss"):
-        loss_fn = build_loss(cfg.loss.name, **loss_kw)
-    params = [*encoder.parameters(), *head.parameters()]
-    o = cfg.optim
-    optimizer: torch.optim.Optimizer
-    if o.optimizer == "sgd":
-        optimizer = torch.optim.SGD(
-            params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay
-        )
-    else:
-        optimizer = torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
-    vm_optimizer = (
-        torch.optim.Adam(viewmaker.parameters(), lr=o.vm_lr) if viewmaker is not None else None
-    )
-    warmup = o.warmup_epochs * steps_per_epoch
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(s, steps_total, warmup, o.schedule)
-    )
-    amp = resolve_precision(cfg.run.precision, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
-    generators = {
-        # per-rank view and regulariser draws; the loss generator is shared (same on all ranks)
-        "views": torch.Generator().manual_seed(cfg.run.seed * 1000 + 1 + info.rank),
-        "regulariser": torch.Generator().manual_seed(cfg.run.seed * 1000 + 500 + info.rank),
-        "loss": loss_gen,
-    }
-    return Parts(
-        encoder,
-        head,
-        views,
-        viewmaker,
-        loss_fn,
-        optimizer,
-        vm_optimizer,
-        scheduler,
-        scaler,
-        generators,
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# the step
-# --------------------------------------------------------------------------------------------
-
-
-def contrastive_loss(
-    parts: Parts,
-    batch: Batch,
-    cfg: Config,
-    info: DistInfo,
-    amp: torch.dtype | None,
-    device: torch.device,
-) -> torch.Tensor:
-    """views -> (grad_reverse) -> encoder -> head -> gathered loss (+ lambda * GP); a scalar."""
-    pair = parts.views(batch, parts.generators["views"])
-    v1, v2 = pair.v1, pair.v2
-    if getattr(pair, "adversarial", False):
-        from empirical.views.viewmaker import grad_reverse
-
-        v1, v2 = grad_reverse(v1), grad_reverse(v2)
-    n = v1.shape[0]
-    with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-        x = torch.cat([v1, v2])  # (2n, C, H, W)
-        if cfg.run.channels_last and x.dim() == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
-        z = parts.head(parts.encoder(x))  # (2n, d)
-    z = z.float() if amp is not None else z
-    z1, z2 = gather(z[:n], info), gather(z[n:], info)  # (N, d) each, N = global batch
-    loss = parts.loss_fn(z1, z2)
-    if cfg.regulariser.weight > 0:
-        from empirical.regularizer import gradient_penalty
-
-        if pair.render1 is None or pair.alpha1 is None or pair.sample_alpha is None:
-            raise ConfigError(
-                "regulariser.weight",
-                f"> 0 needs views with differentiable parameters; {cfg.views.name!r} has none",
-            )
-
-        def features(view: torch.Tensor) -> torch.Tensor:
-            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-                h = parts.encoder(view)
-            return h.float() if amp is not None else h
-
-        gp = gradient_penalty(
-            features,
-            pair.render1,
-            pair.alpha1,
-            pair.sample_alpha,
-            num_samples=cfg.regulariser.num_samples,
-            cap=cfg.regulariser.cap,
-            generator=parts.generators["regulariser"],
-        )
-        loss = loss + cfg.regulariser.weight * gp
-    return loss
-
-
-def train_step(
-    parts: Parts,
-    batch: Batch,
-    cfg: Config,
-    info: DistInfo,
-    amp: torch.dtype | None,
-    device: torch.device,
-    stop_requested: bool = False,
-) -> tuple[float, bool]:
-    """One optimisation step; returns (loss, stop) with both agreed across ranks.
-
-    Raises:
-        NonFiniteLoss: before any parameter changes.
-    """
-    parts.optimizer.zero_grad(set_to_none=True)
-    if parts.vm_optimizer is not None:
-        parts.vm_optimizer.zero_grad(set_to_none=True)
-    loss = contrastive_loss(parts, batch, cfg, info, amp, device)
-    flags = torch.stack([loss.detach().float(), torch.tensor(float(stop_requested), device=device)])
-    if info.active:
-        import torch.distributed as dist
-
-        dist.all_reduce(flags)
-        flags /= info.world
-    value, stop = float(flags[0]), bool(flags[1] > 0)
-    if not math.isfinite(value):
-        raise NonFiniteLoss(f"loss is {value} at this step")
-    parts.scaler.scale(loss).backward()
-    params = [p for m in parts.modules().values() for p in m.parameters()]
-    average_gradients(params, info)
-    parts.scaler.step(parts.optimizer)
-    if parts.vm_optimizer is not None:
-        parts.scaler.step(parts.vm_optimizer)
-    parts.scaler.update()
-    parts.scheduler.step()
-    return value, stop
 
 
 # --------------------------------------------------------------------------------------------

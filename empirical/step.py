@@ -1,0 +1,113 @@
+"""One optimisation step of the training loop (Tamkin et al. 2021/2023; Chen et al. 2021;
+Foster et al. 2021):
+
+    views(batch) -> [grad_reverse if the views are learned] -> encoder -> head -> loss
+    (+ lambda * gradient penalty) -> ONE backward -> encoder/head step and viewmaker step.
+
+Both views are encoded in one forward pass of ``cat([v1, v2])`` (BatchNorm sees the 2N views of
+the global batch); embeddings are gathered across ranks with gradient (``empirical.distributed``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from empirical.config import Config, ConfigError
+from empirical.data.base import Batch
+from empirical.distributed import DistInfo, average_gradients, gather
+from empirical.parts import Parts
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss became NaN or infinite; the run stops without touching the last checkpoint."""
+
+
+def contrastive_loss(
+    parts: Parts,
+    batch: Batch,
+    cfg: Config,
+    info: DistInfo,
+    amp: torch.dtype | None,
+    device: torch.device,
+) -> torch.Tensor:
+    """views -> (grad_reverse) -> encoder -> head -> gathered loss (+ lambda * GP); a scalar."""
+    pair = parts.views(batch, parts.generators["views"])
+    v1, v2 = pair.v1, pair.v2
+    if getattr(pair, "adversarial", False):
+        from empirical.views.viewmaker import grad_reverse
+
+        v1, v2 = grad_reverse(v1), grad_reverse(v2)
+    n = v1.shape[0]
+    with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+        x = torch.cat([v1, v2])  # (2n, C, H, W)
+        if cfg.run.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        z = parts.head(parts.encoder(x))  # (2n, d)
+    z = z.float() if amp is not None else z
+    z1, z2 = gather(z[:n], info), gather(z[n:], info)  # (N, d) each, N = global batch
+    loss = parts.loss_fn(z1, z2)
+    if cfg.regulariser.weight > 0:
+        from empirical.regularizer import gradient_penalty
+
+        if pair.render1 is None or pair.alpha1 is None or pair.sample_alpha is None:
+            raise ConfigError(
+                "regulariser.weight",
+                f"> 0 needs views with differentiable parameters; {cfg.views.name!r} has none",
+            )
+
+        def features(view: torch.Tensor) -> torch.Tensor:
+            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+                h = parts.encoder(view)
+            return h.float() if amp is not None else h
+
+        gp = gradient_penalty(
+            features,
+            pair.render1,
+            pair.alpha1,
+            pair.sample_alpha,
+            num_samples=cfg.regulariser.num_samples,
+            cap=cfg.regulariser.cap,
+            generator=parts.generators["regulariser"],
+        )
+        loss = loss + cfg.regulariser.weight * gp
+    return loss
+
+
+def train_step(
+    parts: Parts,
+    batch: Batch,
+    cfg: Config,
+    info: DistInfo,
+    amp: torch.dtype | None,
+    device: torch.device,
+    stop_requested: bool = False,
+) -> tuple[float, bool]:
+    """One optimisation step; returns (loss, stop) with both agreed across ranks.
+
+    Raises:
+        NonFiniteLoss: before any parameter changes.
+    """
+    parts.optimizer.zero_grad(set_to_none=True)
+    if parts.vm_optimizer is not None:
+        parts.vm_optimizer.zero_grad(set_to_none=True)
+    loss = contrastive_loss(parts, batch, cfg, info, amp, device)
+    flags = torch.stack([loss.detach().float(), torch.tensor(float(stop_requested), device=device)])
+    if info.active:
+        import torch.distributed as dist
+
+        dist.all_reduce(flags)
+        flags /= info.world
+    value, stop = float(flags[0]), bool(flags[1] > 0)
+    if not math.isfinite(value):
+        raise NonFiniteLoss(f"loss is {value} at this step")
+    parts.scaler.scale(loss).backward()
+    params = [p for m in parts.modules().values() for p in m.parameters()]
+    average_gradients(params, info)
+    parts.scaler.step(parts.optimizer)
+    if parts.vm_optimizer is not None:
+        parts.scaler.step(parts.vm_optimizer)
+    parts.scaler.update()
+    parts.scheduler.step()
+    return value, stop
