@@ -96,6 +96,7 @@ def test_plot_multitask_with_and_without_rates() -> None:
         "seeds": [0, 1],
         "accuracy": acc,
         "dropout_rate": rates,
+        "chance": {s: {"overlay": 0.1, "background": 0.1} for s in cfg["suites"]},
         "run_s": {},
         "theory_p": [0.0, 0.1, 0.5],
         "theory_acc": [[0.9, 0.5], [0.9, 0.5], [0.8, 0.6]],
