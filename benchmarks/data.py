@@ -22,6 +22,7 @@ def run(batch_size: int = 256, batches: int = 40) -> dict[str, float | int | str
     from empirical.data import catalog  # noqa: F401  (registers every suite)
     from empirical.data.registry import SUITES, build_suite
 
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
     old = os.environ.get(CACHE_ENV)
     with tempfile.TemporaryDirectory(prefix="data_cache_") as tmp:
@@ -47,6 +48,7 @@ def run(batch_size: int = 256, batches: int = 40) -> dict[str, float | int | str
         for _ in range(batches):
             ds.batch(rng.integers(0, len(ds), batch_size), rng)
         rates[name] = batches * batch_size / (time.perf_counter() - t0)
+    torch.set_num_threads(threads)  # leave the process as it was for the next benchmark
     slowest = min(rates, key=rates.__getitem__)
     return {
         "data_build_s": round(build_s, 2),

@@ -80,12 +80,29 @@ def step_flops_per_image(preset: str) -> int:
     return 3 * 2 * forward
 
 
-def pretrain(preset: str, out: Path) -> dict[str, float]:
-    """Run ``preset`` in full in a subprocess; wall time, images/s and peak RSS (MB)."""
+def bench_threads() -> int:
+    """Thread count of the training runs and of the matmul reference: ``FEATUREDROP_BENCH_THREADS``
+    or every CPU of the machine (what a user's ``make bench`` gets)."""
+    return int(os.environ.get("FEATUREDROP_BENCH_THREADS", os.cpu_count() or 1))
+
+
+def pretrain(preset: str, out: Path, threads: int) -> dict[str, float]:
+    """Run ``preset`` in full in a subprocess with ``threads`` torch threads; wall time, images/s
+    and peak RSS (MB)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "empirical.train", "--preset", preset, "--out", str(out), "--quiet"],
+        [
+            sys.executable,
+            "-m",
+            "empirical.train",
+            "--preset",
+            preset,
+            "--out",
+            str(out),
+            "--quiet",
+            f"run.threads={threads}",
+        ],
         cwd=ROOT,
         env=dict(os.environ),
         capture_output=True,
@@ -133,12 +150,17 @@ def data_batches_per_s(preset: str, batches: int = 30) -> float:
 
 
 def run() -> dict[str, float | int | str]:
-    matmul = matmul_flops_per_s()
+    threads, previous = bench_threads(), torch.get_num_threads()
+    torch.set_num_threads(threads)  # the matmul reference runs with the training runs' threads
+    try:
+        matmul = matmul_flops_per_s()
+        data_rate = data_batches_per_s("viewmaker-digits-cpu")
+    finally:
+        torch.set_num_threads(previous)
     out: dict[str, float | int | str] = {"train_matmul_gflops": round(matmul / 1e9, 2)}
     with tempfile.TemporaryDirectory() as tmp:
-        expert = pretrain("expert-digits-cpu", Path(tmp) / "expert")
-        viewmaker = pretrain("viewmaker-digits-cpu", Path(tmp) / "viewmaker")
-    data_rate = data_batches_per_s("viewmaker-digits-cpu")
+        expert = pretrain("expert-digits-cpu", Path(tmp) / "expert", threads)
+        viewmaker = pretrain("viewmaker-digits-cpu", Path(tmp) / "viewmaker", threads)
     from empirical import presets
 
     steps_rate = viewmaker["img_per_s"] / presets.get("viewmaker-digits-cpu").optim.batch_size
@@ -153,7 +175,7 @@ def run() -> dict[str, float | int | str]:
             "train_flops_fraction": round(flops_vm * viewmaker["img_per_s"] / matmul, 3),
             "train_flops_fraction_expert": round(flops_ex * expert["img_per_s"] / matmul, 3),
             "train_peak_rss_mb": round(max(expert["rss_mb"], viewmaker["rss_mb"]), 1),
-            "train_threads": torch.get_num_threads(),
+            "train_threads": threads,
             "data_batches_per_s": round(data_rate, 2),
             "train_steps_per_s": round(steps_rate, 3),
             "data_vs_step_ratio": round(data_rate / steps_rate, 2),
