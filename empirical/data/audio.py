@@ -20,7 +20,6 @@ Waveforms are 16 kHz, 1 s (utterances trimmed of silence and placed at a fixed r
 from __future__ import annotations
 
 import ctypes
-import inspect
 import json
 import os
 import subprocess
@@ -36,7 +35,7 @@ from scipy.signal import resample_poly
 
 from empirical.data.base import Batch, TaskSpec
 from empirical.data.cache import cached_arrays
-from empirical.data.registry import register_suite
+from empirical.data.registry import register_suite, strict_factory
 
 SAMPLE_RATE = 16_000
 ESPEAK_SAMPLE_RATE = 22_050
@@ -728,17 +727,7 @@ class AudioDigitsNoiseDataset:
         )
 
 
-_OPTIONS = frozenset(inspect.signature(AudioDigitsNoiseDataset.__init__).parameters) - {"self"}
-
-
-def build_audio_digits_noise(split: str = "train", **options: Any) -> AudioDigitsNoiseDataset:
-    """Suite factory: ``AudioDigitsNoiseDataset`` that rejects unknown options with a ValueError."""
-    unknown = sorted(set(options) - _OPTIONS)
-    if unknown:
-        raise ValueError(
-            f"unknown option(s) {unknown} for suite 'audio-digits-noise'; known: {sorted(_OPTIONS)}"
-        )
-    return AudioDigitsNoiseDataset(split=split, **options)
+build_audio_digits_noise = strict_factory(AudioDigitsNoiseDataset, "audio-digits-noise")
 
 
 register_suite(

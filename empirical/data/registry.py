@@ -6,8 +6,10 @@ all. Unknown suites and unknown options raise ``ValueError`` naming what is wron
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from empirical.data.base import DatasetFactory, MultiTaskDataset
 
@@ -21,6 +23,26 @@ class SuiteSpec:
 
 
 SUITES: dict[str, SuiteSpec] = {}
+
+D = TypeVar("D", bound=MultiTaskDataset)
+
+
+def strict_factory(cls: Callable[..., D], suite: str) -> Callable[..., D]:
+    """A suite factory ``(split, **options) -> cls(split=split, **options)`` that rejects options
+    ``cls`` does not take with a ValueError naming them and the known ones."""
+    known = frozenset(inspect.signature(cls).parameters) - {"split"}
+
+    def build(split: str = "train", **options: Any) -> D:
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown option(s) {unknown} for suite {suite!r}; known: {sorted(known)}"
+            )
+        return cls(split=split, **options)
+
+    name = getattr(cls, "__name__", repr(cls))
+    build.__doc__ = f"Suite factory of {suite!r}: ``{name}`` with checked options."
+    return build
 
 
 def register_suite(

@@ -18,16 +18,14 @@ Pixel ``(row r, column c)`` sits at ``u = grid[c]``, ``v = grid[r]`` with
 
 from __future__ import annotations
 
-import inspect
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 
 from empirical.data.base import Batch, TaskSpec
-from empirical.data.registry import register_suite
+from empirical.data.registry import register_suite, strict_factory
 
 TARGET_NAMES: tuple[str, ...] = ("m", "b", "sigma", "fr")
 NUISANCE_NAMES: tuple[str, ...] = ("h", "fg", "fb", "br", "bg", "bb")
@@ -264,17 +262,7 @@ class SpirographDataset:
         )
 
 
-_OPTIONS = frozenset(inspect.signature(SpirographDataset.__init__).parameters) - {"self"}
-
-
-def build_spirograph(split: str = "train", **options: Any) -> SpirographDataset:
-    """Suite factory: ``SpirographDataset`` that rejects unknown options with a ValueError."""
-    unknown = sorted(set(options) - _OPTIONS)
-    if unknown:
-        raise ValueError(
-            f"unknown option(s) {unknown} for suite 'spirograph'; known: {sorted(_OPTIONS)}"
-        )
-    return SpirographDataset(split=split, **options)
+build_spirograph = strict_factory(SpirographDataset, "spirograph")
 
 
 register_suite(
