@@ -37,11 +37,13 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
 
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
-    text = json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n"
+    text = json.dumps(obj, indent=2, sort_keys=True, default=json_default) + "\n"
     return atomic_write_bytes(path, text.encode())
 
 
-def _json_default(o: Any) -> Any:
+def json_default(o: Any) -> Any:
+    """``json.dumps(default=...)`` for numpy scalars and arrays, sets (sorted, so the text is
+    deterministic) and paths."""
     import numpy as np
 
     if isinstance(o, np.integer):
@@ -50,6 +52,8 @@ def _json_default(o: Any) -> Any:
         return float(o)
     if isinstance(o, np.ndarray):
         return o.tolist()
+    if isinstance(o, set | frozenset):
+        return sorted(o)
     if isinstance(o, Path):
         return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+    raise TypeError(f"value of type {type(o).__name__} is not JSON serialisable")

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from empirical.io import atomic_write_bytes, atomic_write_json
+from empirical.io import atomic_write_bytes, atomic_write_json, json_default
 
 CACHE_ENV = "FEATUREDROP_DATA_CACHE"
 DEFAULT_CACHE_DIR = Path("results") / "data_cache"
@@ -46,7 +46,7 @@ def cache_dir() -> Path:
 def config_hash(config: Mapping[str, Any], version: str) -> str:
     """First 16 hex digits of the SHA-256 of the canonical JSON of ``config`` and ``version``."""
     text = json.dumps(
-        {"config": config, "generator_version": version}, sort_keys=True, default=_jsonable
+        {"config": config, "generator_version": version}, sort_keys=True, default=json_default
     )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -188,17 +188,3 @@ def _load(
 def _check_name(name: str) -> None:
     if not _NAME_RE.match(name):
         raise ValueError(f"cache entry name must match {_NAME_RE.pattern}; got {name!r}")
-
-
-def _jsonable(o: Any) -> Any:
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, (tuple, set, frozenset)):
-        return sorted(o) if isinstance(o, (set, frozenset)) else list(o)
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"cache config value of type {type(o).__name__} is not JSON serialisable")
