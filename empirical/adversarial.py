@@ -110,6 +110,25 @@ def _toggled(
     return only_these_require_grad(active, frozen) if toggle else nullcontext()
 
 
+def _pass(
+    batch: Batch,
+    views: ViewmakerViews,
+    embed: nn.Module,
+    loss_fn: LossFn,
+    generator: torch.Generator,
+    toggle: bool,
+    viewmaker_turn: bool,
+) -> torch.Tensor:
+    """One pass of the two-pass scheme: fresh views, backward of L (encoder turn) or -L
+    (viewmaker turn) into that turn's parameters only (all parameters if not ``toggle``)."""
+    active, frozen = (views, embed) if viewmaker_turn else (embed, views)
+    with _toggled(toggle, active.parameters(), frozen.parameters()):
+        pair = views(batch, generator)
+        loss = loss_fn(embed(pair.v1), embed(pair.v2))
+        (-loss if viewmaker_turn else loss).backward()
+    return loss.detach()
+
+
 def encoder_pass(
     batch: Batch,
     views: ViewmakerViews,
@@ -120,11 +139,7 @@ def encoder_pass(
 ) -> torch.Tensor:
     """Two-pass scheme, pass 1: backward of L into the encoder/head only (all parameters if not
     ``toggle``); returns L (detached)."""
-    with _toggled(toggle, embed.parameters(), views.parameters()):
-        pair = views(batch, generator)
-        loss = loss_fn(embed(pair.v1), embed(pair.v2))
-        loss.backward()
-    return loss.detach()
+    return _pass(batch, views, embed, loss_fn, generator, toggle, viewmaker_turn=False)
 
 
 def viewmaker_pass(
@@ -137,11 +152,7 @@ def viewmaker_pass(
 ) -> torch.Tensor:
     """Two-pass scheme, pass 2: backward of -L into the viewmaker only (all parameters if not
     ``toggle``); returns L (detached)."""
-    with _toggled(toggle, views.parameters(), embed.parameters()):
-        pair = views(batch, generator)
-        loss = loss_fn(embed(pair.v1), embed(pair.v2))
-        (-loss).backward()
-    return loss.detach()
+    return _pass(batch, views, embed, loss_fn, generator, toggle, viewmaker_turn=True)
 
 
 def two_pass_step(
