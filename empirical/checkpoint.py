@@ -24,6 +24,21 @@ from empirical.io import atomic_write
 FORMAT_VERSION = 1
 
 
+class CheckpointError(Exception):
+    """A checkpoint file that exists but cannot be read (truncated, corrupt, wrong format).
+
+    The message is one line naming the file and what to do; command-line entry points print it
+    and exit with status 2.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
+        self.path = Path(path)
+        super().__init__(
+            f"{self.path}: {problem}; the file is damaged or not a featuredrop checkpoint "
+            f"(restore it, resume from an earlier checkpoint, or start a new run)"
+        )
+
+
 def rng_state(
     np_rng: np.random.Generator, generators: dict[str, torch.Generator]
 ) -> dict[str, Any]:
@@ -70,14 +85,17 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
     Raises:
         FileNotFoundError: no checkpoint at ``path``.
-        ValueError: unknown format version.
+        CheckpointError: the file cannot be read (truncated, corrupt) or has an unknown format.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=False)
-    if state.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
-            f"{path}: checkpoint format {state.get('format_version')!r}, expected {FORMAT_VERSION}"
-        )
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # torch raises RuntimeError, EOFError, UnpicklingError, ...
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(path, f"cannot be read ({first})") from e
+    if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
+        found = state.get("format_version") if isinstance(state, dict) else type(state).__name__
+        raise CheckpointError(path, f"checkpoint format {found!r}, expected {FORMAT_VERSION}")
     return state
