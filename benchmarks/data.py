@@ -15,12 +15,11 @@ from empirical.data.cache import CACHE_ENV
 
 def run(batch_size: int = 256, batches: int = 40) -> dict[str, float | int | str]:
     """Returns:
-    ``data_build_s``: seconds to build train and test of every ``default=True`` suite from an
-    empty (temporary) cache folder; ``data_batch_images_per_s``: the slowest default overlay
+    ``data_build_s``: seconds to build train and test of every default suite (``default_suites``)
+    from an empty (temporary) cache folder; ``data_batch_images_per_s``: the slowest default overlay
     suite's images per second over ``batches`` reads of ``batch_size`` random examples.
     """
-    from empirical.data import catalog  # noqa: F401  (registers every suite)
-    from empirical.data.registry import SUITES, build_suite
+    from empirical.data.registry import build_suite, default_suites
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -28,7 +27,7 @@ def run(batch_size: int = 256, batches: int = 40) -> dict[str, float | int | str
     with tempfile.TemporaryDirectory(prefix="data_cache_") as tmp:
         os.environ[CACHE_ENV] = tmp
         try:
-            names = sorted(n for n, spec in SUITES.items() if spec.default)
+            names = sorted(default_suites())
             t0 = time.perf_counter()
             built = {n: build_suite(n, "train") for n in names}
             for n in names:

@@ -1,100 +1,146 @@
-"""Viewmaker step cost: the released two-pass alternating scheme vs the single-pass step.
+"""Viewmaker step cost: the production single-pass step against the original two-pass scheme.
 
-Both steps run side by side in one process on the models, loss and optimisers the training
-harness builds (``empirical.train.build_parts``) for the default CPU preset
-(``empirical.presets.DEFAULT``, ``viewmaker-digits-cpu``): a small ResNet encoder (``model.width``
-32) with a 2-layer projection head (256 hidden, 128 out), the slim viewmaker of the CPU presets
-(``views.vm_width`` 8 base channels, ``views.vm_blocks`` 2 residual blocks, eps 0.05), NT-Xent at
-temperature 0.1, Adam (lr 1e-3, weight decay 1e-6) for encoder + head and Adam (1e-3) for the
-viewmaker; the exact values are read from the preset and reported. The batch is 128 training
-images of the preset's suite (RGB 32x32, ``optim.batch_size``) and the view noise stream is shared.
-Steps are interleaved (single, two-pass, two-pass without toggle, ...) after a warm-up and the
-median time per step of each is reported; one torch thread.
+Both run side by side in one process on the parts the training harness builds
+(``empirical.parts.build_parts``) for the default CPU preset (``empirical.presets.DEFAULT``,
+``viewmaker-digits-cpu``: small ResNet encoder, 2-layer projection head, the slim viewmaker of the
+CPU presets, NT-Xent, Adam for encoder + head and for the viewmaker; the values are read from the
+preset and reported), on the preset's first training batch (``optim.batch_size`` images of its
+suite), one torch thread, float32 on the CPU.
 
-``viewmaker_step_speedup = t_two_pass / t_single_pass`` for the two-pass alternating scheme as the
-project's reference (science.md) describes the original implementation: one full forward and
-backward pass per optimizer, every gradient computed in both passes. The released code ran under
-PyTorch Lightning, whose optimizer toggle may have switched off ``requires_grad`` of the other
-model's parameters in each pass (the encoder pass then builds no viewmaker graph, the viewmaker
-pass computes no encoder weight gradients); that cheaper two-pass variant is reported as
-``viewmaker_step_speedup_toggled`` (science.md measured 1.54x for a similar detached scheme; it
-cannot reach 1.7x, since its extra cost is one viewmaker and one encoder forward).
+- single pass: ``empirical.step.train_step`` itself, the function the training loop calls (views
+  -> ``grad_reverse`` -> one forward of both views -> loss -> ONE backward -> both optimisers).
+- two-pass (the original viewmaker scheme, science.md): per batch a full forward and backward for
+  the encoder's optimiser, then fresh views and a full forward and backward for the viewmaker's
+  optimiser (every gradient computed in both passes, as without an optimiser toggle). Each pass
+  is the production forward (``empirical.step.contrastive_loss``: the same views, encoder, head,
+  loss and precision); with ``grad_reverse`` in it, the viewmaker pass's backward of L hands the
+  viewmaker the gradient of -L, as the original scheme's backward of -L did.
+- two-pass toggled: the same with PyTorch Lightning's optimiser toggle (``requires_grad`` only on
+  the stepping model's parameters in each pass), the cheaper variant the released code may have
+  run (science.md measured 1.54x for a similar scheme).
+
+Steps are interleaved (single, two-pass, toggled, single, ...) after a warm-up; the median time
+per step of each is reported. ``viewmaker_step_speedup = t_two_pass / t_single_pass`` (target
+>= 1.9; science.md measured 2.07x), ``viewmaker_step_speedup_toggled = t_toggled / t_single``.
+``viewmaker_bench_load`` is the machine's 1-minute load average at the end (other processes make
+every figure here noisier).
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import torch
 from torch import nn
 
-from empirical.adversarial import single_pass_step, two_pass_step
 from empirical.config import Config
 from empirical.data.base import Batch
 from empirical.distributed import DistInfo
+from empirical.parts import Parts, build_dataset, build_parts, to_device
 from empirical.presets import DEFAULT, get
-from empirical.train import build_dataset, build_parts
-from empirical.views.viewmaker import ViewmakerViews
+from empirical.step import contrastive_loss, train_step
 
-REPEATS = 5
+REPEATS = 7
+CPU = torch.device("cpu")
 
 
-def _setup(cfg: Config) -> tuple[Batch, Any]:
-    """The preset's first training batch and the harness's parts (CPU, one process, fp32)."""
+def preset_step(preset: str) -> tuple[Config, Batch, Parts, Callable[[], object]]:
+    """``preset``'s config, first training batch (float32, CPU), the harness's parts, and the
+    production step on them (``train_step``, one process, no autocast)."""
+    cfg = get(preset)
     data = build_dataset(cfg, "train")
-    batch = data.batch(np.arange(cfg.optim.batch_size), np.random.default_rng(cfg.run.seed))
+    raw = data.batch(np.arange(cfg.optim.batch_size), np.random.default_rng(cfg.run.seed))
+    batch = to_device(raw, CPU, torch.float32)
     channels = int(batch.x.shape[1])
-    parts = build_parts(cfg, channels, channels, 1000, 100, torch.device("cpu"), DistInfo())
-    if not isinstance(parts.views, ViewmakerViews) or parts.vm_optimizer is None:
-        raise ValueError(f"preset {DEFAULT!r} must train a viewmaker; views = {cfg.views.name!r}")
-    return batch, parts
+    parts = build_parts(cfg, channels, channels, 10**6, 100, CPU, DistInfo())
+
+    def step() -> object:
+        return train_step(parts, batch, cfg, DistInfo(), None, CPU)
+
+    return cfg, batch, parts, step
 
 
-def _time(fn: Callable[[], float]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median seconds per call of each of ``fns``, called in turn ``repeats`` times after one
+    warm-up call each."""
+    for fn in fns.values():
+        fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - start)
+    return {k: statistics.median(t) for k, t in times.items()}
+
+
+@contextmanager
+def only_these_require_grad(
+    active: Iterable[nn.Parameter], frozen: Iterable[nn.Parameter]
+) -> Iterator[None]:
+    """Lightning's multi-optimiser toggle: ``requires_grad`` on ``active`` only, then restore."""
+    active, frozen = list(active), list(frozen)
+    saved = [p.requires_grad for p in active + frozen]
+    for p, flag in [(p, True) for p in active] + [(p, False) for p in frozen]:
+        p.requires_grad_(flag)
+    try:
+        yield
+    finally:
+        for p, flag in zip(active + frozen, saved, strict=True):
+            p.requires_grad_(flag)
+
+
+def two_pass_step(parts: Parts, batch: Batch, cfg: Config, toggle: bool) -> None:
+    """The original scheme (module docstring): encoder pass and step, then viewmaker pass and
+    step, each pass a full forward and backward of the production loss on fresh views."""
+    assert parts.viewmaker is not None and parts.vm_optimizer is not None
+    encoder = [*parts.encoder.parameters(), *parts.head.parameters()]
+    viewmaker = list(parts.viewmaker.parameters())
+    for opt, active, frozen in (
+        (parts.optimizer, encoder, viewmaker),
+        (parts.vm_optimizer, viewmaker, encoder),
+    ):
+        parts.optimizer.zero_grad(set_to_none=True)
+        parts.vm_optimizer.zero_grad(set_to_none=True)
+        with only_these_require_grad(active, frozen) if toggle else nullcontext():
+            contrastive_loss(parts, batch, cfg, DistInfo(), None, CPU).backward()
+        opt.step()
+    parts.scheduler.step()
+
+
+def load_average() -> float:
+    """The 1-minute load average (0 where the platform has none)."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
 
 
 def run() -> dict[str, float | int | str]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        cfg = get(DEFAULT)
-        batch, parts = _setup(cfg)
-        embed = nn.Sequential(parts.encoder, parts.head)
-        views, loss_fn = parts.views, parts.loss_fn
-        enc_opt, vm_opt = parts.optimizer, parts.vm_optimizer
-        g = torch.Generator().manual_seed(2)
-
-        def single() -> float:
-            return single_pass_step(batch, views, embed, loss_fn, g, enc_opt, vm_opt)
-
-        def two() -> float:
-            return two_pass_step(batch, views, embed, loss_fn, g, enc_opt, vm_opt)
-
-        def naive() -> float:
-            return two_pass_step(batch, views, embed, loss_fn, g, enc_opt, vm_opt, toggle=False)
-
-        single(), two(), naive()  # warm-up
-        t1, t2, t3 = [], [], []
-        for _ in range(REPEATS):
-            t1.append(_time(single))
-            t2.append(_time(two))
-            t3.append(_time(naive))
+        cfg, batch, parts, single = preset_step(DEFAULT)
+        if parts.viewmaker is None:
+            raise ValueError(f"preset {DEFAULT!r} must train a viewmaker; views = {cfg.views.name}")
+        t = interleaved_medians(
+            {
+                "single": single,
+                "two_pass": lambda: two_pass_step(parts, batch, cfg, toggle=False),
+                "toggled": lambda: two_pass_step(parts, batch, cfg, toggle=True),
+            },
+            REPEATS,
+        )
     finally:
         torch.set_num_threads(threads)
-    s1, s2, s3 = (statistics.median(t) for t in (t1, t2, t3))
     return {
-        "viewmaker_step_speedup": s3 / s1,
-        "viewmaker_step_speedup_toggled": s2 / s1,
-        "viewmaker_single_pass_step_s": s1,
-        "viewmaker_two_pass_step_s": s3,
-        "viewmaker_two_pass_toggled_step_s": s2,
+        "viewmaker_step_speedup": t["two_pass"] / t["single"],
+        "viewmaker_step_speedup_toggled": t["toggled"] / t["single"],
+        "viewmaker_single_pass_step_s": t["single"],
+        "viewmaker_two_pass_step_s": t["two_pass"],
+        "viewmaker_two_pass_toggled_step_s": t["toggled"],
         "viewmaker_bench_preset": DEFAULT,
         "viewmaker_bench_batch": int(batch.x.shape[0]),
         "viewmaker_bench_input": "x".join(str(d) for d in batch.x.shape[1:]),
@@ -102,6 +148,7 @@ def run() -> dict[str, float | int | str]:
         "viewmaker_bench_vm_width": cfg.views.vm_width,
         "viewmaker_bench_vm_blocks": cfg.views.vm_blocks,
         "viewmaker_bench_encoder_optimizer": f"{cfg.optim.optimizer} lr {cfg.optim.lr:g}",
+        "viewmaker_bench_load": round(load_average(), 2),
     }
 
 

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from empirical.registry import Registry
+
 Prior = Literal["normal", "hypersphere", "hypercube"]
 PRIORS: tuple[str, ...] = ("normal", "hypersphere", "hypercube")
 
@@ -199,6 +201,9 @@ class Spectral(nn.Module):
     (views of different examples, so independent: an unbiased estimate). Needs N >= 2.
     """
 
+    def __init__(self) -> None:  # no options (the registry checks them against this signature)
+        super().__init__()
+
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         _check_pair(z1, z2, min_n=2)
         n = z1.shape[0]
@@ -208,23 +213,18 @@ class Spectral(nn.Module):
         return -2.0 * diag.mean() + off_diagonal
 
 
-LOSSES: dict[str, Callable[..., nn.Module]] = {
-    "ntxent": NTXent,
-    "align_lse": AlignLSE,
-    "align_swd": AlignSWD,
-    "spectral": Spectral,
-}
+LOSSES: Registry[Callable[..., nn.Module]] = Registry("loss")
+LOSSES.register("ntxent", NTXent, description="NT-Xent / InfoNCE (SimCLR)")
+LOSSES.register("align_lse", AlignLSE, description="Chen et al.: alignment + lambda * LSE")
+LOSSES.register("align_swd", AlignSWD, description="Chen et al.: alignment + lambda * SWD")
+LOSSES.register("spectral", Spectral, description="spectral contrastive loss (HaoChen et al.)")
 
 
 def build_loss(name: str, **kw: Any) -> nn.Module:
     """Build loss ``name`` (one of :data:`LOSSES`); ``forward(z1, z2) -> ()``.
 
     Options: ntxent ``temperature``; align_lse ``lam``, ``temperature``; align_swd ``lam``,
-    ``prior``, ``generator``; spectral none. Unknown names/options raise ``ValueError``.
+    ``prior``, ``generator``; spectral none. Unknown names/options raise ``ValueError`` (naming
+    them) before anything is built; errors inside a loss's constructor propagate unchanged.
     """
-    if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; known: {', '.join(sorted(LOSSES))}")
-    try:
-        return LOSSES[name](**kw)
-    except TypeError as e:
-        raise ValueError(f"bad option for loss {name!r}: {e}") from e
+    return LOSSES.build(name, **kw)

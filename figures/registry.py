@@ -1,46 +1,39 @@
 """Figure registry and the results cache.
 
-A figure is two functions: ``compute(config) -> results`` (the only place that runs simulations
-or reads training outputs) and ``plot(results, config) -> matplotlib Figure``. Results are cached
-as ``results/figures/NAME.json`` together with the config that produced them; a cached result
-whose config differs from the current one is recomputed. The figure is written as PNG and PDF into
-``figures/out/`` together with ``NAME.config.json``.
+:data:`FIGURES` holds every figure (``figures.spec.FigureSpec``: ``compute``, ``plot``,
+``default_config``); this module imports the figure modules and registers their specs explicitly.
+Results are cached as ``results/figures/NAME.json`` together with the config that produced them;
+a cached result whose config differs from the current one is recomputed. The figure is written as
+PNG and PDF into ``figures/out/`` together with ``NAME.config.json``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from empirical.io import atomic_write, atomic_write_json
-
-Results = dict[str, Any]
-Config = dict[str, Any]
+from empirical.registry import Registry
+from figures import experiment_figures as ef
+from figures import theory_figures as tf
+from figures.spec import Config, FigureSpec, Results
 
 RESULTS_DIR = Path("results") / "figures"
 OUT_DIR = Path("figures") / "out"
 
-
-@dataclass(frozen=True)
-class FigureSpec:
-    name: str
-    description: str
-    compute: Callable[[Config], Results]
-    plot: Callable[[Results, Config], Any]
-    default_config: Callable[[], Config]
-
-
-FIGURES: dict[str, FigureSpec] = {}
-
-
-def register(spec: FigureSpec) -> FigureSpec:
-    if spec.name in FIGURES:
-        raise ValueError(f"figure {spec.name!r} registered twice")
-    FIGURES[spec.name] = spec
-    return spec
+FIGURES: Registry[FigureSpec] = Registry("figure")
+for _spec in (
+    tf.THEORY_PHASE,
+    tf.THEORY_VS_P,
+    tf.THEORY_DYNAMICS,
+    tf.THEORY_INFONCE,
+    ef.EXP_ORACLE_DROPOUT,
+    ef.EXP_VIEWS_MULTITASK,
+    ef.EXP_RANDBITS,
+    ef.EXP_FOSTER,
+):
+    FIGURES.register(_spec.name, _spec, description=_spec.description)
 
 
 def load_or_compute(
@@ -73,9 +66,7 @@ def make_figure(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if name not in FIGURES:
-        raise ValueError(f"unknown figure {name!r}; known: {', '.join(sorted(FIGURES))}")
-    spec = FIGURES[name]
+    spec = FIGURES.lookup(name)
     cfg = spec.default_config() if config is None else config
     results = load_or_compute(spec, cfg, results_dir, force)
     fig = spec.plot(results, cfg)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from figures import style
-from figures.registry import Config, FigureSpec, Results, register
+from figures.spec import Config, FigureSpec, Results
 from linear_theory.dynamics import (
     decoupled_init,
     integrate_gradient_flow,
@@ -294,32 +294,26 @@ def plot_dynamics(res: Results, cfg: Config) -> Any:
     return fig
 
 
-register(
-    FigureSpec(
-        "theory_phase",
-        "phase diagram over (s1/s2, p) with the p* curve",
-        compute_phase,
-        plot_phase,
-        phase_config,
-    )
+THEORY_PHASE = FigureSpec(
+    "theory_phase",
+    "phase diagram over (s1/s2, p) with the p* curve",
+    compute_phase,
+    plot_phase,
+    phase_config,
 )
-register(
-    FigureSpec(
-        "theory_vs_p",
-        "eigenvalues and probe accuracy against p",
-        compute_vs_p,
-        plot_vs_p,
-        vs_p_config,
-    )
+THEORY_VS_P = FigureSpec(
+    "theory_vs_p",
+    "eigenvalues and probe accuracy against p",
+    compute_vs_p,
+    plot_vs_p,
+    vs_p_config,
 )
-register(
-    FigureSpec(
-        "theory_dynamics",
-        "learning curves per group: closed form vs simulation",
-        compute_dynamics,
-        plot_dynamics,
-        dynamics_config,
-    )
+THEORY_DYNAMICS = FigureSpec(
+    "theory_dynamics",
+    "learning curves per group: closed form vs simulation",
+    compute_dynamics,
+    plot_dynamics,
+    dynamics_config,
 )
 
 
@@ -391,12 +385,10 @@ def plot_infonce(res: Results, cfg: Config) -> Any:
     return fig
 
 
-register(
-    FigureSpec(
-        "theory_infonce",
-        "linear InfoNCE: weak-group probe vs shared bits, with/without dropout, per temperature",
-        compute_infonce,
-        plot_infonce,
-        infonce_config,
-    )
+THEORY_INFONCE = FigureSpec(
+    "theory_infonce",
+    "linear InfoNCE: weak-group probe vs shared bits, with/without dropout, per temperature",
+    compute_infonce,
+    plot_infonce,
+    infonce_config,
 )

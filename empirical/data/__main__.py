@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from empirical.data.base import Batch, MultiTaskDataset
-from empirical.data.registry import SUITES, build_suite
+from empirical.data.registry import SUITES, build_suite, needs_user_data
 from empirical.io import atomic_write_bytes
 
 
@@ -67,16 +67,13 @@ def _describe_tasks(ds: MultiTaskDataset) -> str:
 
 
 def cmd_list(names: Sequence[str], out: Any = None) -> int:
-    from empirical.data import catalog  # noqa: F401  (registers every suite)
-
     out = sys.stdout if out is None else out
     unknown = sorted(set(names) - set(SUITES))
     if unknown:
         raise ValueError(f"unknown suite(s) {unknown}; known suites: {', '.join(sorted(SUITES))}")
     for name in names or sorted(SUITES):
-        spec = SUITES[name]
-        print(f"{name}{'' if spec.default else '  [needs user data]'}", file=out)
-        print(f"  {spec.description}", file=out)
+        print(f"{name}{'  [needs user data]' if needs_user_data(name) else ''}", file=out)
+        print(f"  {SUITES.describe(name)}", file=out)
         try:
             train, test = build_suite(name, "train"), build_suite(name, "test")
         except (ValueError, FileNotFoundError, OSError, RuntimeError, ImportError) as err:

@@ -35,7 +35,7 @@ from scipy.signal import resample_poly
 
 from empirical.data.base import Batch, TaskSpec
 from empirical.data.cache import cached_arrays
-from empirical.data.registry import register_suite, strict_factory
+from empirical.registry import strict
 
 SAMPLE_RATE = 16_000
 ESPEAK_SAMPLE_RATE = 22_050
@@ -727,11 +727,4 @@ class AudioDigitsNoiseDataset:
         )
 
 
-build_audio_digits_noise = strict_factory(AudioDigitsNoiseDataset, "audio-digits-noise")
-
-
-register_suite(
-    "audio-digits-noise",
-    build_audio_digits_noise,
-    "Spoken digits (eSpeak NG voices as speakers) in babble/traffic/machinery noise; log-mels",
-)
+build_audio_digits_noise = strict(AudioDigitsNoiseDataset, "suite 'audio-digits-noise'")

@@ -25,7 +25,6 @@ import torch
 
 from empirical.data.base import Batch, TaskSpec
 from empirical.data.overlay import composite, config_from_options, paste_glyphs
-from empirical.data.registry import register_suite
 from empirical.data.sources import mnist_glyphs, natural_crops, resize_masks
 
 MAX_BITS = 64
@@ -302,20 +301,3 @@ def make_digit_on_image(split: str = "train", **options: Any) -> DigitOnImage:
 
 def make_multidigits(split: str = "train", **options: Any) -> MultiDigits:
     return MultiDigits(config_from_options(MultiDigitsConfig, options), split)
-
-
-register_suite(
-    "randbits-mnist",
-    make_randbits,
-    "MNIST digits + k random bits appended after the views (Chen et al.); task: digit",
-)
-register_suite(
-    "digit-on-natural",
-    make_digit_on_image,
-    "photo crop with a 3x3 grid of one digit from a pool of N (Chen et al.); tasks: digit, image",
-)
-register_suite(
-    "multidigits",
-    make_multidigits,
-    "two digits, one of varying size (Chen et al.); tasks: digit_a, digit_b",
-)

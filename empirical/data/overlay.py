@@ -16,7 +16,6 @@ Compositing, per example with coverage ``m`` (``(H, W)`` in [0, 1]), opacity ``a
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,6 @@ import torch
 
 from empirical.data.base import Batch, TaskSpec
 from empirical.data.loaders import load_cifar10
-from empirical.data.registry import register_suite
 from empirical.data.sources import (
     LETTERS,
     SHAPES,
@@ -334,14 +332,3 @@ def make_overlay_suite(
         options = {**options, "data_dir": str(Path(options["data_dir"]))}
     cfg = config_from_options(OverlayConfig, options, overlay=overlay, background=background)
     return OverlayDataset(cfg, split)
-
-
-for _ov in OVERLAYS:
-    for _bg in BACKGROUNDS:
-        register_suite(
-            f"overlay-{_ov}-on-{_bg}",
-            functools.partial(make_overlay_suite, _ov, _bg),
-            f"{_ov} ({OVERLAY_TASK[_ov][1]} classes) overlaid on {_bg} backgrounds "
-            "(Feature Dropout); tasks: background, " + OVERLAY_TASK[_ov][0],
-            default=_bg != "cifar10",
-        )

@@ -1,63 +1,77 @@
-"""Suite registry: ``build_suite(name, split, **options)``.
+"""Suite registry: ``build_suite(name, split, **options)`` over the table :data:`SUITES`.
 
-Each suite module calls ``register_suite`` at import time; ``empirical.data.catalog`` imports them
-all. Unknown suites and unknown options raise ``ValueError`` naming what is wrong.
+This module imports every suite module and registers their factories explicitly (the suite
+modules never import it), so the table is full as soon as this module is imported. Unknown suites
+and unknown options raise ``ValueError`` naming what is wrong (``empirical.registry``).
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+import functools
+from typing import Any
 
+from empirical.data import audio, chen, overlay, spirograph
 from empirical.data.base import DatasetFactory, MultiTaskDataset
+from empirical.registry import Registry
+
+SUITES: Registry[DatasetFactory] = Registry("suite")
+_NEEDS_USER_DATA: set[str] = set()  # not built offline with default options (CIFAR-10 files)
+
+SUITES.register(
+    "randbits-mnist",
+    chen.make_randbits,
+    description="MNIST digits + k random bits appended after the views (Chen et al.); task: digit",
+)
+SUITES.register(
+    "digit-on-natural",
+    chen.make_digit_on_image,
+    description="photo crop with a 3x3 grid of one digit from a pool of N (Chen et al.); "
+    "tasks: digit, image",
+)
+SUITES.register(
+    "multidigits",
+    chen.make_multidigits,
+    description="two digits, one of varying size (Chen et al.); tasks: digit_a, digit_b",
+)
+for _ov in overlay.OVERLAYS:
+    _task, _classes = overlay.OVERLAY_TASK[_ov]
+    for _bg in overlay.BACKGROUNDS:
+        SUITES.register(
+            f"overlay-{_ov}-on-{_bg}",
+            functools.partial(overlay.make_overlay_suite, _ov, _bg),
+            description=f"{_ov} ({_classes} classes) overlaid on {_bg} backgrounds "
+            f"(Feature Dropout); tasks: background, {_task}",
+        )
+        if _bg == "cifar10":
+            _NEEDS_USER_DATA.add(f"overlay-{_ov}-on-{_bg}")
+SUITES.register(
+    "spirograph",
+    spirograph.build_spirograph,
+    description="Foster et al.'s Spirograph: differentiable renderer, targets (m, b, sigma, fr), "
+    "nuisance (h, colours)",
+)
+SUITES.register(
+    "audio-digits-noise",
+    audio.build_audio_digits_noise,
+    description="Spoken digits (eSpeak NG voices as speakers) in babble/traffic/machinery "
+    "noise; log-mels",
+)
 
 
-@dataclass(frozen=True)
-class SuiteSpec:
-    name: str
-    factory: DatasetFactory
-    description: str
-    default: bool = True  # part of "every default suite" (data_build_s benchmark)
+def needs_user_data(name: str) -> bool:
+    """True for suites that need files the user provides (not part of "every default suite")."""
+    SUITES.lookup(name)
+    return name in _NEEDS_USER_DATA
 
 
-SUITES: dict[str, SuiteSpec] = {}
-
-D = TypeVar("D", bound=MultiTaskDataset)
-
-
-def strict_factory(cls: Callable[..., D], suite: str) -> Callable[..., D]:
-    """A suite factory ``(split, **options) -> cls(split=split, **options)`` that rejects options
-    ``cls`` does not take with a ValueError naming them and the known ones."""
-    known = frozenset(inspect.signature(cls).parameters) - {"split"}
-
-    def build(split: str = "train", **options: Any) -> D:
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown option(s) {unknown} for suite {suite!r}; known: {sorted(known)}"
-            )
-        return cls(split=split, **options)
-
-    name = getattr(cls, "__name__", repr(cls))
-    build.__doc__ = f"Suite factory of {suite!r}: ``{name}`` with checked options."
-    return build
-
-
-def register_suite(
-    name: str, factory: DatasetFactory, description: str, default: bool = True
-) -> None:
-    if name in SUITES:
-        raise ValueError(f"suite {name!r} registered twice")
-    SUITES[name] = SuiteSpec(name, factory, description, default)
+def default_suites() -> tuple[str, ...]:
+    """Every suite that builds offline with default options, in registration order."""
+    return tuple(n for n in SUITES if n not in _NEEDS_USER_DATA)
 
 
 def build_suite(name: str, split: str = "train", **options: Any) -> MultiTaskDataset:
-    from empirical.data import catalog  # noqa: F401  (registers every suite)
-
-    if name not in SUITES:
-        raise ValueError(f"unknown suite {name!r}; known suites: {', '.join(sorted(SUITES))}")
+    """The ``split`` ("train" | "test") of suite ``name`` built with ``options``."""
+    SUITES.lookup(name)  # an unknown name is reported first
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test'; got {split!r}")
-    return SUITES[name].factory(split=split, **options)
+    return SUITES.build(name, split=split, **options)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from empirical.data.base import Batch, TaskSpec
-from empirical.data.registry import register_suite, strict_factory
+from empirical.registry import strict
 
 TARGET_NAMES: tuple[str, ...] = ("m", "b", "sigma", "fr")
 NUISANCE_NAMES: tuple[str, ...] = ("h", "fg", "fb", "br", "bg", "bb")
@@ -262,12 +262,4 @@ class SpirographDataset:
         )
 
 
-build_spirograph = strict_factory(SpirographDataset, "spirograph")
-
-
-register_suite(
-    "spirograph",
-    build_spirograph,
-    "Foster et al.'s Spirograph: differentiable renderer, targets (m, b, sigma, fr), "
-    "nuisance (h, colours)",
-)
+build_spirograph = strict(SpirographDataset, "suite 'spirograph'")

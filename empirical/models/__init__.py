@@ -1,6 +1,6 @@
 """Encoders, projection heads and FLOP counting for the contrastive training harness.
 
-``build_encoder(name, in_channels, **kw)`` builds one of :data:`ENCODERS`:
+``build_encoder(name, in_channels, **kw)`` builds one of :data:`ENCODERS` (a ``Registry``):
 
 - ``"resnet18"``: CIFAR-stem ResNet-18 (3x3 stem conv, stride 1, no max-pool), 512-d.
 - ``"small_resnet"``: ``width`` (32), ``blocks`` ((1, 1, 1)), ``stem_stride`` (2).
@@ -19,14 +19,14 @@ from empirical.models.convnet import ConvNet, chen_convnet, convnet, spectrogram
 from empirical.models.flops import count_flops
 from empirical.models.heads import ProjectionHead
 from empirical.models.resnet import ResNet, resnet18, small_resnet
+from empirical.registry import Registry
 
-ENCODERS: dict[str, Callable[..., Encoder]] = {
-    "resnet18": resnet18,
-    "small_resnet": small_resnet,
-    "convnet": convnet,
-    "chen_convnet": chen_convnet,
-    "spectrogram": spectrogram_encoder,
-}
+ENCODERS: Registry[Callable[..., Encoder]] = Registry("encoder")
+ENCODERS.register("resnet18", resnet18, description="CIFAR-stem ResNet-18, 512-d")
+ENCODERS.register("small_resnet", small_resnet, description="small ResNet of base width `width`")
+ENCODERS.register("convnet", convnet, description="plain ConvNet")
+ENCODERS.register("chen_convnet", chen_convnet, description="Chen et al.'s 3-layer ConvNet")
+ENCODERS.register("spectrogram", spectrogram_encoder, description="ConvNet for log-mels")
 
 
 def build_encoder(name: str, in_channels: int, **kw: Any) -> Encoder:
@@ -34,12 +34,7 @@ def build_encoder(name: str, in_channels: int, **kw: Any) -> Encoder:
 
     Raises ``ValueError`` for an unknown name or an unknown keyword (naming it).
     """
-    if name not in ENCODERS:
-        raise ValueError(f"unknown encoder {name!r}; known: {', '.join(sorted(ENCODERS))}")
-    try:
-        return ENCODERS[name](in_channels=in_channels, **kw)
-    except TypeError as e:  # an unexpected keyword argument
-        raise ValueError(f"bad option for encoder {name!r}: {e}") from e
+    return ENCODERS.build(name, in_channels=in_channels, **kw)
 
 
 __all__ = [

@@ -1,8 +1,8 @@
 """View generators: expert, oracle feature dropout, viewmaker, Foster colour, Spirograph.
 
-``build_views(name, **kw)`` builds one of :data:`VIEWS`; every generator is called as
-``views(batch, generator) -> ViewPair`` and appends the batch's post-view channels (RandBits)
-after making the views.
+``build_views(name, **kw)`` builds one of :data:`VIEWS` (an ``empirical.registry.Registry``);
+every generator is called as ``views(batch, generator) -> ViewPair`` and appends the batch's
+post-view channels (RandBits) after making the views.
 
 - ``"identity"``: both views are the input.
 - ``"expert"``: ``modality`` ("image" | "audio") plus that pipeline's options.
@@ -10,33 +10,21 @@ after making the views.
 - ``"viewmaker"``: ``in_channels``, ``base_channels``, ``num_res_blocks``, ``eps``, ``clamp``,
   ``noise_channels``; ``expert`` (bool: follow with expert image views) and ``expert_kwargs``.
 - ``"foster"``: ``crop_scale``, ``p_flip``, ``p_gray``.
-- ``"spirograph"``: ``ranges`` (``empirical.data.spirograph.NuisanceRanges``).
+- ``"spirograph"``: the suite's nuisance ranges ``h_range``, ``bg_range``.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any
 
+from empirical.registry import Registry
 from empirical.views.base import IdentityViews, SingleView, ViewGenerator, ViewPair
 from empirical.views.expert import AudioExpertViews, ImageExpertViews, expert_views
 from empirical.views.foster import FosterViews
 from empirical.views.oracle import OracleDropoutViews
-from empirical.views.spirograph import SpirographViews
+from empirical.views.spirograph import SpirographViews, spirograph_views
 from empirical.views.viewmaker import Viewmaker, ViewmakerViews, grad_reverse
-
-
-def _identity() -> IdentityViews:
-    return IdentityViews()
-
-
-def _expert(modality: str = "image", **kw: Any) -> SingleView:
-    cls = {"image": ImageExpertViews, "audio": AudioExpertViews}.get(modality)
-    if cls is None:
-        raise ValueError(f"expert modality must be 'image' or 'audio'; got {modality!r}")
-    _check_kwargs(f"expert ({modality})", cls, kw)
-    return expert_views(modality, **kw)
 
 
 def _oracle(
@@ -63,29 +51,17 @@ def _viewmaker(
     if expert_kwargs and not expert:
         raise ValueError("viewmaker expert_kwargs given with expert=False")
     vm = Viewmaker(in_channels, base_channels, num_res_blocks, eps, clamp, noise_channels)
-    exp = _expert("image", **(expert_kwargs or {})) if expert else None
+    exp = expert_views("image", **(expert_kwargs or {})) if expert else None
     return ViewmakerViews(vm, expert=exp)
 
 
-VIEWS: dict[str, Callable[..., Any]] = {
-    "identity": _identity,
-    "expert": _expert,
-    "oracle": _oracle,
-    "viewmaker": _viewmaker,
-    "foster": FosterViews,
-    "spirograph": SpirographViews,
-}
-
-
-def _check_kwargs(name: str, factory: Callable[..., Any], kw: dict[str, Any]) -> None:
-    params = inspect.signature(factory).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return
-    unknown = sorted(set(kw) - set(params))
-    if unknown:
-        raise ValueError(
-            f"unknown option(s) {unknown} for views {name!r}; allowed: {sorted(params)}"
-        )
+VIEWS: Registry[Callable[..., Any]] = Registry("views")
+VIEWS.register("expert", expert_views, description="hand-designed image or audio views")
+VIEWS.register("oracle", _oracle, description="oracle feature dropout (drop the overlay)")
+VIEWS.register("viewmaker", _viewmaker, description="learned adversarial views")
+VIEWS.register("foster", FosterViews, description="Foster et al.'s differentiable colour views")
+VIEWS.register("spirograph", spirograph_views, description="Spirograph, fresh nuisance")
+VIEWS.register("identity", IdentityViews, description="both views are the input")
 
 
 def build_views(name: str, **kw: Any) -> Any:
@@ -93,10 +69,7 @@ def build_views(name: str, **kw: Any) -> Any:
 
     Unknown names and unknown options raise ``ValueError`` naming them.
     """
-    if name not in VIEWS:
-        raise ValueError(f"unknown views {name!r}; known: {', '.join(sorted(VIEWS))}")
-    _check_kwargs(name, VIEWS[name], kw)
-    return VIEWS[name](**kw)
+    return VIEWS.build(name, **kw)
 
 
 __all__ = [
@@ -114,4 +87,5 @@ __all__ = [
     "ViewmakerViews",
     "build_views",
     "grad_reverse",
+    "spirograph_views",
 ]

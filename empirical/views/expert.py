@@ -21,11 +21,14 @@ et al.'s differentiable colour views (``foster.py``) reuse them.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from kornia.enhance import adjust_hue
 
+from empirical.registry import Registry
 from empirical.views.base import PairFromSingleView, bernoulli, uniform
 
 GRAY_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R 601 luma, as torchvision's rgb_to_grayscale
@@ -40,7 +43,9 @@ def grayscale(x: torch.Tensor) -> torch.Tensor:
     if x.shape[1] == 1:
         return x
     w = x.new_tensor(GRAY_WEIGHTS)
-    return torch.einsum("bchw,c->bhw", x, w)[:, None]  # (B, 1, H, W)
+    # (3,) . (B, 3, H, W) over channels; tensordot runs as one matrix-vector product, several
+    # times faster on the CPU than the equivalent einsum (a batched matmul)
+    return torch.tensordot(w, x, dims=([0], [1]))[:, None]  # (B, 1, H, W)
 
 
 def adjust_brightness(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
@@ -261,10 +266,12 @@ class AudioExpertViews(PairFromSingleView):
         return y + self.noise_std * std * noise.to(device=x.device, dtype=x.dtype)
 
 
-def expert_views(modality: str = "image", **kwargs: object) -> PairFromSingleView:
-    """``ImageExpertViews`` (modality "image") or ``AudioExpertViews`` (modality "audio")."""
-    if modality == "image":
-        return ImageExpertViews(**kwargs)  # type: ignore[arg-type]
-    if modality == "audio":
-        return AudioExpertViews(**kwargs)  # type: ignore[arg-type]
-    raise ValueError(f"modality must be 'image' or 'audio'; got {modality!r}")
+MODALITIES: Registry[Callable[..., PairFromSingleView]] = Registry("expert views modality")
+MODALITIES.register("image", ImageExpertViews, description="SimCLR's image pipeline")
+MODALITIES.register("audio", AudioExpertViews, description="log-mel masking plus noise")
+
+
+def expert_views(modality: str = "image", **kwargs: Any) -> PairFromSingleView:
+    """``ImageExpertViews`` (modality "image") or ``AudioExpertViews`` (modality "audio") with
+    ``kwargs``; an unknown modality or option raises ``ValueError`` naming it."""
+    return MODALITIES.build(modality, **kwargs)

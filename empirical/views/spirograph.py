@@ -14,6 +14,8 @@ from empirical.data.base import Batch, append_post_view_channels
 from empirical.data.spirograph import NuisanceRanges, render_from_params, sample_nuisance
 from empirical.views.base import ViewPair
 
+_DEFAULT = NuisanceRanges()
+
 
 class SpirographViews:
     """``SpirographViews(ranges=None)``: views with fresh nuisance alpha ~ ``ranges`` (default:
@@ -48,3 +50,17 @@ class SpirographViews:
             render1=render1,
             sample_alpha=self.sample_alpha,
         )
+
+
+def spirograph_views(
+    h_range: tuple[float, float] = _DEFAULT.h, bg_range: tuple[float, float] = _DEFAULT.bg
+) -> SpirographViews:
+    """Spirograph views drawing ``h`` from ``h_range`` and the background colour from
+    ``bg_range``: the option names (and defaults) of the spirograph suite, so that a run's views
+    use its dataset's nuisance ranges."""
+    return SpirographViews(NuisanceRanges(h=_pair(h_range), bg=_pair(bg_range)))
+
+
+def _pair(value: tuple[float, float]) -> tuple[float, float]:
+    lo, hi = value  # a JSON config gives a list
+    return (float(lo), float(hi))

@@ -12,9 +12,9 @@ import pytest
 import torch
 from matplotlib.image import imread
 
-from empirical.data import Batch, TaskSpec
+from empirical.data import Batch, TaskSpec, registry
 from empirical.data.__main__ import main
-from empirical.data.registry import SUITES, SuiteSpec
+from empirical.registry import Registry
 
 
 def test_list_prints_tasks_chance_and_sizes(capsys: pytest.CaptureFixture[str]) -> None:
@@ -57,11 +57,9 @@ class _FakeSpectrograms:
 
 
 def test_preview_draws_spectrograms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from empirical.data import catalog  # noqa: F401  (register the real suites first)
-
-    monkeypatch.setitem(
-        SUITES, "fake-audio", SuiteSpec("fake-audio", lambda split: _FakeSpectrograms(), "x")
-    )
+    fake = Registry[object]("suite")
+    fake.register("fake-audio", lambda split: _FakeSpectrograms(), description="x")
+    monkeypatch.setattr(registry, "SUITES", fake)
     out = tmp_path / "s.png"
     assert main(["preview", "fake-audio", "--out", str(out), "--n", "1"]) == 0
     img = imread(out)[..., :3]

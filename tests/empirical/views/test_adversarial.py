@@ -1,110 +1,187 @@
-"""Single-pass adversarial step (grad_reverse) vs the released two-pass alternating scheme."""
+"""The production single-pass viewmaker step (``empirical.step.train_step``: one backward through
+``grad_reverse``) against the original two-pass scheme, written here as a test oracle only.
+
+The oracle is the scheme of the released viewmaker code (Tamkin et al. 2021): one full forward
+and backward pass per optimiser, the encoder's pass on ``L`` and the viewmaker's pass on ``-L``,
+with no gradient reversal. It uses the run's own parts (views, encoder, head and ``loss_fn`` from
+``build_parts``) on the same noise, and is compared before either optimiser steps (the released
+code's viewmaker pass saw the encoder after its update; with the same parameters and noise both
+passes' gradients must equal the single pass's). ``train_step``'s gradients are read by step
+pre-hooks on its two optimisers, i.e. exactly what the optimisers receive, in float64.
+"""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
-from empirical.adversarial import (
-    encoder_pass,
-    single_pass_loss,
-    single_pass_step,
-    two_pass_step,
-    viewmaker_pass,
-)
+from empirical.config import Config, apply_overrides
 from empirical.data.base import Batch
-from empirical.losses import build_loss
-from empirical.views.viewmaker import Viewmaker, ViewmakerViews
+from empirical.distributed import DistInfo
+from empirical.parts import Parts, build_parts, to_device
+from empirical.step import train_step
+
+CPU = torch.device("cpu")
+Grads = dict[nn.Parameter, torch.Tensor]
 
 
-def gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+def viewmaker_config(*extra: str) -> Config:
+    return apply_overrides(
+        Config(),
+        [
+            "model.encoder=small_resnet",
+            "model.width=8",
+            "model.head_hidden=16",
+            "model.out_dim=8",
+            "views.name=viewmaker",
+            "views.vm_width=4",
+            "views.vm_blocks=1",
+            "views.eps=0.2",
+            "views.crop_min=0.5",
+            "optim.optimizer=adam",
+            "optim.batch_size=8",
+            "loss.temperature=0.2",
+            "run.device=cpu",
+            "run.precision=fp64",
+            *extra,
+        ],
+    )
 
 
-def setup() -> tuple[Batch, ViewmakerViews, nn.Module, nn.Module]:
-    torch.manual_seed(0)
-    views = ViewmakerViews(Viewmaker(3, base_channels=4, num_res_blocks=2, eps=0.2)).double()
-    embed = nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1),
-        nn.BatchNorm2d(8),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Linear(8, 6),
-    ).double()
-    x = torch.rand(6, 3, 12, 12, generator=gen(1), dtype=torch.float64)
-    return Batch(x=x, labels={}, index=torch.arange(6)), views, embed, build_loss("ntxent")
+def batch_of(n: int = 8) -> Batch:
+    x = torch.rand(n, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    return to_device(Batch(x=x, labels={}, index=torch.arange(n)), CPU, torch.float64)
 
 
-def grads(m: nn.Module) -> list[torch.Tensor | None]:
-    return [None if p.grad is None else p.grad.clone() for p in m.parameters()]
+def encoder_params(parts: Parts) -> list[nn.Parameter]:
+    return [*parts.encoder.parameters(), *parts.head.parameters()]
 
 
-def test_single_pass_gradients_equal_two_pass_gradients_on_the_same_views() -> None:
-    batch, views, embed, loss_fn = setup()
-    single_pass_loss(batch, views, embed, loss_fn, gen(7)).backward()
-    enc_single, vm_single = grads(embed), grads(views)
-
-    embed.zero_grad(set_to_none=True)
-    views.zero_grad(set_to_none=True)
-    encoder_pass(batch, views, embed, loss_fn, gen(7))  # same noise
-    assert all(g is None for g in grads(views))  # the toggled pass builds no viewmaker graph
-    enc_two = grads(embed)
-    viewmaker_pass(batch, views, embed, loss_fn, gen(7))  # same noise, encoder not yet stepped
-    vm_two = grads(views)
-    for a, b in zip(grads(embed), enc_two, strict=True):  # viewmaker pass: encoder grads kept
-        assert a is not None and b is not None and torch.equal(a, b)
-
-    for a, b in zip(enc_single + vm_single, enc_two + vm_two, strict=True):
-        assert a is not None and b is not None
-        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
-    assert sum(float(g.abs().sum()) for g in vm_two if g is not None) > 1e-6  # not vacuous
+def viewmaker_params(parts: Parts) -> list[nn.Parameter]:
+    assert parts.viewmaker is not None
+    return list(parts.viewmaker.parameters())
 
 
-def test_untoggled_encoder_pass_gives_the_viewmaker_the_opposite_gradient() -> None:
-    batch, views, embed, loss_fn = setup()
-    single_pass_loss(batch, views, embed, loss_fn, gen(3)).backward()
-    vm_single = grads(views)
-    views.zero_grad(set_to_none=True)
-    encoder_pass(batch, views, embed, loss_fn, gen(3), toggle=False)
-    for a, b in zip(vm_single, grads(views), strict=True):
-        assert a is not None and b is not None
-        torch.testing.assert_close(a, -b, rtol=1e-10, atol=1e-12)
+def two_pass_oracle(parts: Parts, batch: Batch, noise: torch.Tensor) -> Grads:
+    """The original scheme's gradients: pass 1 backward of L into encoder + head only, pass 2
+    backward of -L into the viewmaker only, each a full forward (views, encoder, head, the run's
+    ``loss_fn``) from view noise state ``noise``."""
+    out: Grads = {}
+    turns = ((encoder_params(parts), 1.0), (viewmaker_params(parts), -1.0))
+    for params, sign in turns:
+        for p in [*encoder_params(parts), *viewmaker_params(parts)]:
+            p.grad = None
+        parts.generators["views"].set_state(noise)
+        pair = parts.views(batch, parts.generators["views"])
+        n = pair.v1.shape[0]
+        z = parts.head(parts.encoder(torch.cat([pair.v1, pair.v2])))  # (2n, d), BN sees 2n
+        loss = parts.loss_fn(z[:n], z[n:])
+        grads = torch.autograd.grad(sign * loss, params)
+        out.update({p: g for p, g in zip(params, grads, strict=True)})
+    return out
 
 
-def test_single_pass_step_encoder_descends_and_viewmaker_ascends() -> None:
-    batch, views, embed, loss_fn = setup()
+def production_gradients(parts: Parts, batch: Batch, cfg: Config, noise: torch.Tensor) -> Grads:
+    """The gradients ``train_step`` hands its two optimisers (read by step pre-hooks)."""
+    seen: Grads = {}
 
-    def loss_at(seed: int) -> float:
+    def record(opt: torch.optim.Optimizer, *_: object) -> None:
+        for group in opt.param_groups:
+            for p in group["params"]:
+                assert p.grad is not None
+                seen[p] = p.grad.detach().clone()
+
+    assert parts.vm_optimizer is not None
+    hooks = [o.register_step_pre_hook(record) for o in (parts.optimizer, parts.vm_optimizer)]
+    parts.generators["views"].set_state(noise)
+    try:
+        train_step(parts, batch, cfg, DistInfo(), None, CPU)
+    finally:
+        for h in hooks:
+            h.remove()
+    return seen
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        [],
+        ["views.base=expert", "loss.name=align_lse", "run.channels_last=false"],
+    ],
+)
+def test_train_step_gradients_equal_the_two_pass_scheme_in_float64(extra: list[str]) -> None:
+    cfg = viewmaker_config(*extra)
+    parts = build_parts(cfg, 3, 3, 10, 10, CPU, DistInfo())
+    batch = batch_of()
+    noise = parts.generators["views"].get_state()
+    oracle = two_pass_oracle(parts, batch, noise)
+    single = production_gradients(parts, batch, cfg, noise)
+
+    params = [*encoder_params(parts), *viewmaker_params(parts)]
+    assert set(single) == set(oracle) == set(params)  # every parameter, through its optimiser
+    assert all(p.dtype == torch.float64 for p in params)
+    for p in params:
+        torch.testing.assert_close(single[p], oracle[p], rtol=1e-9, atol=1e-12)
+    # not vacuous: both models get a gradient (the next test shows the comparison tells a sign)
+    for group in (encoder_params(parts), viewmaker_params(parts)):
+        assert sum(float(single[p].abs().sum()) for p in group) > 1e-6
+
+
+def test_the_oracle_tells_a_missing_gradient_reversal() -> None:
+    """The comparison above can fail: a step whose viewmaker gradient is not reversed (views
+    not marked adversarial) disagrees with the oracle on every viewmaker parameter's sign."""
+    cfg = viewmaker_config()
+    parts = build_parts(cfg, 3, 3, 10, 10, CPU, DistInfo())
+    batch = batch_of()
+    noise = parts.generators["views"].get_state()
+    oracle = two_pass_oracle(parts, batch, noise)
+    views = parts.views
+
+    def unreversed(b: Batch, g: torch.Generator) -> object:
+        pair = views(b, g)
+        pair.adversarial = False
+        return pair
+
+    parts.views = unreversed
+    single = production_gradients(parts, batch, cfg, noise)
+    for p in viewmaker_params(parts):
+        torch.testing.assert_close(single[p], -oracle[p], rtol=1e-9, atol=1e-12)
+    for p in encoder_params(parts):
+        torch.testing.assert_close(single[p], oracle[p], rtol=1e-9, atol=1e-12)
+
+
+def test_train_step_moves_the_viewmaker_up_the_loss_and_the_encoder_down() -> None:
+    """With the other model's learning rate at 0, one production step on fixed noise raises the
+    loss through the viewmaker and lowers it through the encoder (BatchNorm momentum 0, so the
+    loss on the same noise is a function of the parameters only)."""
+    cfg = viewmaker_config("optim.optimizer=sgd", "optim.momentum=0", "optim.weight_decay=0")
+    parts = build_parts(cfg, 3, 3, 10, 10, CPU, DistInfo())
+    assert parts.vm_optimizer is not None
+    for module in [*parts.encoder.modules(), *parts.head.modules()]:
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.momentum = 0.0
+    batch = batch_of()
+    noise = parts.generators["views"].get_state()
+
+    def loss_now() -> float:
+        parts.generators["views"].set_state(noise)
         with torch.no_grad():
-            return float(single_pass_loss(batch, views, embed, loss_fn, gen(seed)))
+            pair = parts.views(batch, parts.generators["views"])
+            n = pair.v1.shape[0]
+            z = parts.head(parts.encoder(torch.cat([pair.v1, pair.v2])))
+            return float(parts.loss_fn(z[:n], z[n:]))
 
-    embed.eval()  # fixed BN statistics so the loss is a function of the parameters only
-    # viewmaker step only: the loss on the same noise must go up
-    enc_opt = torch.optim.SGD(embed.parameters(), lr=0.0)
-    vm_opt = torch.optim.SGD(views.parameters(), lr=1e-2)
-    before = loss_at(5)
-    single_pass_step(batch, views, embed, loss_fn, gen(5), enc_opt, vm_opt)
-    after_vm = loss_at(5)
-    assert after_vm > before
-    # encoder step only: the loss on the same noise must go down
-    enc_opt = torch.optim.SGD(embed.parameters(), lr=1e-2)
-    vm_opt = torch.optim.SGD(views.parameters(), lr=0.0)
-    single_pass_step(batch, views, embed, loss_fn, gen(5), enc_opt, vm_opt)
-    assert loss_at(5) < after_vm
+    def step(encoder_lr: float, vm_lr: float) -> None:
+        for opt, lr in ((parts.optimizer, encoder_lr), (parts.vm_optimizer, vm_lr)):
+            for group in opt.param_groups:  # type: ignore[union-attr]
+                group["lr"] = lr
+        parts.generators["views"].set_state(noise)
+        train_step(parts, batch, cfg, DistInfo(), None, CPU)
 
-
-def test_two_pass_step_updates_both_and_restores_requires_grad() -> None:
-    batch, views, embed, loss_fn = setup()
-    next(views.parameters()).requires_grad_(False)  # a frozen parameter stays frozen
-    before = [p.detach().clone() for p in [*embed.parameters(), *views.parameters()]]
-    flags = [p.requires_grad for p in [*embed.parameters(), *views.parameters()]]
-    enc_opt = torch.optim.SGD(embed.parameters(), lr=0.1)
-    vm_opt = torch.optim.SGD([p for p in views.parameters() if p.requires_grad], lr=0.1)
-    loss = two_pass_step(batch, views, embed, loss_fn, gen(2), enc_opt, vm_opt)
-    assert loss > 0.0
-    after = list(embed.parameters()) + list(views.parameters())
-    assert [p.requires_grad for p in after] == flags
-    moved = [not torch.equal(a, b) for a, b in zip(before, after, strict=True)]
-    n_enc = len(list(embed.parameters()))
-    assert any(moved[:n_enc]) and any(moved[n_enc:])
+    before = loss_now()
+    step(0.0, 1e-3)
+    after_viewmaker = loss_now()
+    assert after_viewmaker > before
+    step(1e-2, 0.0)
+    assert loss_now() < after_viewmaker

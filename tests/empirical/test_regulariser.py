@@ -1,4 +1,4 @@
-"""Foster's gradient regularizer (empirical.regularizer) against explicit Jacobians."""
+"""Foster's gradient regulariser (empirical.regulariser) against explicit Jacobians."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from torch import nn
 from torch.autograd.functional import jacobian
 
 from empirical.models import build_encoder
-from empirical.regularizer import gradient_penalty, projected_penalty, rademacher
+from empirical.regulariser import gradient_penalty, projected_penalty, rademacher
 
 B, P, D, K = 2, 2, 3, 4
 DT = torch.float64

@@ -1,4 +1,4 @@
-"""Foster's gradient regularizer for transformation invariance.
+"""Foster's gradient regulariser for transformation invariance.
 
 Foster, Pukdee, Rainforth, "Improving Transformation Invariance in Contrastive Representation
 Learning" (ICLR 2021). For a view ``t(x, alpha1, beta)`` with differentiable parameters

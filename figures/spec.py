@@ -1,0 +1,25 @@
+"""What a figure is: ``compute(config) -> results`` (the only place that runs simulations or reads
+training outputs) and ``plot(results, config) -> matplotlib Figure``, with a default config.
+
+The figure modules define :class:`FigureSpec` values; ``figures.registry`` registers them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Results = dict[str, Any]
+Config = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    name: str
+    description: str
+    compute: Callable[[Config], Results]
+    plot: Callable[[Results, Config], Any]
+    default_config: Callable[[], Config]
+    # the claims the figure tests, from its results (figures.claims.Claim entries); None: none
+    claims: Callable[[Results, Config], list[Any]] | None = None
