@@ -115,6 +115,12 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if name == "bf16" else torch.float16
 
 
+def resolve_dtype(name: str) -> torch.dtype:
+    """Dtype of the weights and inputs for ``run.precision`` ``name``: float64 for fp64, else
+    float32 (autocast, when on, casts inside the forward pass)."""
+    return torch.float64 if name == "fp64" else torch.float32
+
+
 def encoder_kwargs(cfg: Config) -> dict[str, Any]:
     m = cfg.model
     w = m.width
@@ -171,6 +177,9 @@ def build_views(cfg: Config, in_channels: int) -> Callable[[Batch, torch.Generat
         )
     if v.name == "foster":
         return build("foster", crop_scale=(v.crop_min, v.crop_max), p_flip=v.flip, p_gray=v.gray)
+    if v.name == "spirograph":  # fresh nuisance from the dataset's own ranges
+        data = cfg.data.options
+        return build("spirograph", **{k: data[k] for k in ("h_range", "bg_range") if k in data})
     return build(v.name)
 
 
@@ -253,7 +262,7 @@ def build_parts(
     if info.active:
         convert_batchnorm(encoder, device.type)
         convert_batchnorm(head, device.type)
-    dtype = torch.float64 if cfg.run.precision == "fp64" else torch.float32
+    dtype = resolve_dtype(cfg.run.precision)
     encoder.to(device, dtype)
     if cfg.run.channels_last:
         # 4-D (conv) weights only; torch's stubs lack the memory_format overload of Module.to

@@ -6,11 +6,16 @@ Foster et al. 2021):
 
 Both views are encoded in one forward pass of ``cat([v1, v2])`` (BatchNorm sees the 2N views of
 the global batch); embeddings are gathered across ranks with gradient (``empirical.distributed``).
+
+The objective is ``loss = contrastive + regulariser.weight * penalty`` (:class:`LossTerms`);
+the step reports all three (:class:`StepLoss`), averaged over ranks, so that runs with and
+without the gradient penalty can be compared on the contrastive loss alone.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
@@ -24,6 +29,30 @@ class NonFiniteLoss(RuntimeError):
     """The loss became NaN or infinite; the run stops without touching the last checkpoint."""
 
 
+@dataclass(frozen=True)
+class LossTerms:
+    """The objective of one step and its parts (0-dim tensors): ``total = contrastive +
+    regulariser.weight * penalty``; ``penalty`` is the unweighted gradient penalty (Foster et
+    al. 2021), a constant 0 when ``regulariser.weight`` is 0."""
+
+    total: torch.Tensor
+    contrastive: torch.Tensor
+    penalty: torch.Tensor
+
+
+@dataclass(frozen=True)
+class StepLoss:
+    """The logged values of one step (floats, averaged over ranks): the objective ``loss`` and
+    its parts ``contrastive`` and ``penalty`` (see :class:`LossTerms`)."""
+
+    loss: float
+    contrastive: float
+    penalty: float
+
+    def __float__(self) -> float:
+        return self.loss
+
+
 def contrastive_loss(
     parts: Parts,
     batch: Batch,
@@ -32,7 +61,20 @@ def contrastive_loss(
     amp: torch.dtype | None,
     device: torch.device,
 ) -> torch.Tensor:
-    """views -> (grad_reverse) -> encoder -> head -> gathered loss (+ lambda * GP); a scalar."""
+    """views -> (grad_reverse) -> encoder -> head -> gathered loss (+ lambda * GP); a scalar
+    (``loss_terms(...).total``)."""
+    return loss_terms(parts, batch, cfg, info, amp, device).total
+
+
+def loss_terms(
+    parts: Parts,
+    batch: Batch,
+    cfg: Config,
+    info: DistInfo,
+    amp: torch.dtype | None,
+    device: torch.device,
+) -> LossTerms:
+    """views -> (grad_reverse) -> encoder -> head -> gathered loss, plus lambda * GP."""
     pair = parts.views(batch, parts.generators["views"])
     v1, v2 = pair.v1, pair.v2
     if getattr(pair, "adversarial", False):
@@ -48,31 +90,31 @@ def contrastive_loss(
     z = z.float() if amp is not None else z
     z1, z2 = gather(z[:n], info), gather(z[n:], info)  # (N, d) each, N = global batch
     loss = parts.loss_fn(z1, z2)
-    if cfg.regulariser.weight > 0:
-        from empirical.regularizer import gradient_penalty
+    if cfg.regulariser.weight <= 0:
+        return LossTerms(loss, loss, torch.zeros((), dtype=loss.dtype, device=loss.device))
+    from empirical.regulariser import gradient_penalty
 
-        if pair.render1 is None or pair.alpha1 is None or pair.sample_alpha is None:
-            raise ConfigError(
-                "regulariser.weight",
-                f"> 0 needs views with differentiable parameters; {cfg.views.name!r} has none",
-            )
-
-        def features(view: torch.Tensor) -> torch.Tensor:
-            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-                h = parts.encoder(view)
-            return h.float() if amp is not None else h
-
-        gp = gradient_penalty(
-            features,
-            pair.render1,
-            pair.alpha1,
-            pair.sample_alpha,
-            num_samples=cfg.regulariser.num_samples,
-            cap=cfg.regulariser.cap,
-            generator=parts.generators["regulariser"],
+    if pair.render1 is None or pair.alpha1 is None or pair.sample_alpha is None:
+        raise ConfigError(
+            "regulariser.weight",
+            f"> 0 needs views with differentiable parameters; {cfg.views.name!r} has none",
         )
-        loss = loss + cfg.regulariser.weight * gp
-    return loss
+
+    def features(view: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+            h = parts.encoder(view)
+        return h.float() if amp is not None else h
+
+    gp = gradient_penalty(
+        features,
+        pair.render1,
+        pair.alpha1,
+        pair.sample_alpha,
+        num_samples=cfg.regulariser.num_samples,
+        cap=cfg.regulariser.cap,
+        generator=parts.generators["regulariser"],
+    )
+    return LossTerms(loss + cfg.regulariser.weight * gp, loss, gp)
 
 
 def train_step(
@@ -83,8 +125,8 @@ def train_step(
     amp: torch.dtype | None,
     device: torch.device,
     stop_requested: bool = False,
-) -> tuple[float, bool]:
-    """One optimisation step; returns (loss, stop) with both agreed across ranks.
+) -> tuple[StepLoss, bool]:
+    """One optimisation step; returns (loss and its parts, stop), agreed across ranks.
 
     Raises:
         NonFiniteLoss: before any parameter changes.
@@ -92,17 +134,19 @@ def train_step(
     parts.optimizer.zero_grad(set_to_none=True)
     if parts.vm_optimizer is not None:
         parts.vm_optimizer.zero_grad(set_to_none=True)
-    loss = contrastive_loss(parts, batch, cfg, info, amp, device)
-    flags = torch.stack([loss.detach().float(), torch.tensor(float(stop_requested), device=device)])
+    terms = loss_terms(parts, batch, cfg, info, amp, device)
+    logged = (terms.total, terms.contrastive, terms.penalty)
+    stop = torch.tensor(float(stop_requested), device=device)
+    flags = torch.stack([*(t.detach().float() for t in logged), stop])  # (4,)
     if info.active:
         import torch.distributed as dist
 
         dist.all_reduce(flags)
         flags /= info.world
-    value, stop = float(flags[0]), bool(flags[1] > 0)
-    if not math.isfinite(value):
-        raise NonFiniteLoss(f"loss is {value} at this step")
-    parts.scaler.scale(loss).backward()
+    value = StepLoss(float(flags[0]), float(flags[1]), float(flags[2]))
+    if not math.isfinite(value.loss):
+        raise NonFiniteLoss(f"loss is {value.loss} at this step")
+    parts.scaler.scale(terms.total).backward()
     params = [p for m in parts.modules().values() for p in m.parameters()]
     average_gradients(params, info)
     parts.scaler.step(parts.optimizer)
@@ -110,4 +154,4 @@ def train_step(
         parts.scaler.step(parts.vm_optimizer)
     parts.scaler.update()
     parts.scheduler.step()
-    return value, stop
+    return value, bool(flags[3] > 0)

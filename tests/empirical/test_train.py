@@ -320,7 +320,7 @@ def test_bf16_autocast_on_cpu_runs(tmp_path: Path) -> None:
     cfg = tiny_config("run.precision=bf16", "optim.epochs=1", "run.knn_every=0")
     summary = train(cfg, tmp_path)
     assert summary["status"] == "completed" and math.isfinite(summary["final_loss"])
-    assert summary["precision"] == "torch.bfloat16"
+    assert summary["precision"] == "bfloat16"
 
 
 def test_fp16_on_cpu_is_a_config_error() -> None:
