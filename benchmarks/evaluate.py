@@ -34,7 +34,7 @@ def _run(run_dir: str | None, train_steps: int) -> dict[str, float | int | str]:
     from empirical import presets
     from empirical.config import apply_overrides
     from empirical.evaluate import EvalOptions, evaluate_probes
-    from empirical.features import load_run
+    from empirical.runs import load_run
     from empirical.train import train
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,8 +1,9 @@
 """The one evaluation path (issue 5): linear probes of a frozen encoder on every task of its suite.
 
 ``python -m empirical.evaluate RUN_DIR [--kind probe|averaging|robustness] [options]`` writes one
-JSON per evaluation to ``RUN_DIR/eval/NAME.json`` (atomically): the run's config and seed, the
-evaluation options, the code version, a hash of the encoder's weights and the metrics.
+record per evaluation to ``RUN_DIR/eval/NAME.json`` (atomically, through ``empirical.records``):
+the run's config and seed, the evaluation options, the checkpoint's weights hash, the code
+version, the key that identifies them all, and the metrics.
 
 - ``probe``: a linear probe per task (``empirical.probe``) on features of one layer
   (``empirical.features``); trained on clean inputs, or on views with ``--probe-on-views``;
@@ -13,37 +14,35 @@ evaluation options, the code version, a hash of the encoder's weights and the me
   distributions: Spirograph's background colour and ``h`` ranges shifted upwards (Foster et al.),
   or colour jitter of increasing strength on images (expert colour ops only).
 
-Every evaluation runs inside :func:`frozen`: all parameters and buffers of the encoder and head
-are compared before and after, and any change raises :class:`EncoderModified` (MoCo's check).
-Exit status of the command line: 0 done, 2 bad arguments.
+Every evaluation runs inside ``empirical.records.frozen``: all parameters and buffers of the
+encoder and head are compared before and after, and any change raises
+:class:`~empirical.records.EncoderModified` (MoCo's check). The options are declared once, in
+:class:`EvalOptions` (``empirical.options``); the command-line flags are generated from them.
+Exit status of the command line: 0 done, 2 bad arguments or a run that cannot be read.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import os
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
+from empirical.checkpoint import CheckpointError
 from empirical.data.base import MultiTaskDataset
-from empirical.features import LAYERS, Features, LoadedRun, extract_averaged_features, load_run
-from empirical.io import atomic_write_json
+from empirical.data.subsets import channel_counts, random_subset
+from empirical.features import LAYERS, Features, extract_averaged_features
+from empirical.options import Options, add_arguments, from_args, option
 from empirical.probe import LinearProbe, probe_task
+from empirical.records import check_name, frozen, write_record
+from empirical.runs import LoadedRun, load_run
 from empirical.views.base import ViewGenerator
 
-SCHEMA_VERSION = 1
 KINDS = ("probe", "averaging", "robustness")
 DEFAULT_COPIES: tuple[int, ...] = (1, 2, 5, 10)
 DEFAULT_JITTER: tuple[float, ...] = (0.0, 0.2, 0.4, 0.8)
@@ -53,52 +52,16 @@ SPIROGRAPH_SHIFTS: tuple[tuple[str, float], ...] = (
     ("h", 0.5),
     ("h", 1.0),
 )
+DEVICES = ("cpu", "cuda", "auto")
 ProbeCallback = Callable[[str, LinearProbe], None]
 Metrics = dict[str, Any]
 
 
-class EncoderModified(RuntimeError):
-    """The frozen encoder (or head) changed during an evaluation."""
+def view_names() -> tuple[str, ...]:
+    """Allowed ``views`` options: ``run`` or a ``views.name`` other than ``viewmaker``."""
+    from empirical.config import VIEWS
 
-
-# ---------------------------------------------------------------------------------------------
-# the frozen-encoder check
-# ---------------------------------------------------------------------------------------------
-
-
-def snapshot(modules: Mapping[str, nn.Module]) -> dict[str, torch.Tensor]:
-    """Copies of every parameter and buffer (BatchNorm statistics included), ``module.name``."""
-    return {
-        f"{m}.{k}": v.detach().clone()
-        for m, mod in modules.items()
-        for k, v in mod.state_dict(keep_vars=True).items()
-    }
-
-
-def weights_hash(modules: Mapping[str, nn.Module]) -> str:
-    """SHA-256 over names, dtypes, shapes and bytes of every parameter and buffer."""
-    h = hashlib.sha256()
-    for name, t in snapshot(modules).items():
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
-
-
-@contextmanager
-def frozen(modules: Mapping[str, nn.Module]) -> Iterator[None]:
-    """Raise :class:`EncoderModified` if any parameter or buffer of ``modules`` differs (bit for
-    bit) after the block from before it."""
-    before = snapshot(modules)
-    yield
-    after = snapshot(modules)
-    changed = sorted(
-        k for k in before.keys() | after.keys() if k not in before or k not in after
-    ) + sorted(k for k in before.keys() & after.keys() if not torch.equal(before[k], after[k]))
-    if changed:
-        shown = ", ".join(changed[:5]) + (" ..." if len(changed) > 5 else "")
-        raise EncoderModified(
-            f"the frozen encoder changed during evaluation: {len(changed)} tensor(s): {shown}"
-        )
+    return ("run", *(v for v in VIEWS if v != "viewmaker"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -107,61 +70,42 @@ def frozen(modules: Mapping[str, nn.Module]) -> Iterator[None]:
 
 
 @dataclass(frozen=True)
-class EvalOptions:
-    """Options of one evaluation; each field is validated on construction (ValueError naming it).
+class EvalOptions(Options):
+    """Options of one evaluation; each field is validated on construction (a ``ConfigError``, a
+    ValueError naming the field and its allowed values). Command-line flag: ``--field-name``."""
 
-    Attributes:
-        layer: ``prepool``, ``pooled`` or ``projection``.
-        views: views used where the evaluation needs them: ``run`` (the run's own training views,
-            with its trained viewmaker) or a ``views.name`` (``expert``, ``oracle``,
-            ``identity``, ``spirograph``, ``foster``).
-        num_copies: M copies averaged in ``probe`` when ``probe_on_views``.
-        probe_on_views: ``probe``: train the probe on views (``num_copies`` averaged), not on
-            clean inputs.
-        copies: the sweep over M for ``averaging``.
-        jitter: colour-jitter strengths for ``robustness`` on images (each in [0, 1)).
-        n_train: training examples for the probe (a seeded random subset of the training split;
-            0 = the run's ``data.train_size``, all if that is 0).
-        n_test: test examples (a seeded random subset; 0 = all).
-        batch_size: examples per forward pass.
-        weight_decay: probe lambda; negative = select on a validation split.
-        max_iter: L-BFGS iterations of the logistic probe.
-        seed: seed of data reads (overlays), views and the validation split.
-        device: ``cpu``, ``cuda`` or ``auto``.
-    """
-
-    layer: str = "prepool"
-    views: str = "run"
-    num_copies: int = 1
-    probe_on_views: bool = False
-    copies: tuple[int, ...] = DEFAULT_COPIES
-    jitter: tuple[float, ...] = DEFAULT_JITTER
-    n_train: int = 0
-    n_test: int = 0
-    batch_size: int = 256
-    weight_decay: float = -1.0
-    max_iter: int = 100
-    seed: int = 0
-    device: str = "cpu"
-
-    def __post_init__(self) -> None:
-        if self.layer not in LAYERS:
-            raise ValueError(f"layer must be one of {', '.join(LAYERS)}; got {self.layer!r}")
-        if self.num_copies < 1:
-            raise ValueError(f"num_copies must be >= 1; got {self.num_copies}")
-        if not self.copies or min(self.copies) < 1:
-            raise ValueError(f"copies must be integers >= 1; got {self.copies}")
-        if any(not 0.0 <= j < 1.0 for j in self.jitter) or not self.jitter:
-            raise ValueError(f"jitter strengths must lie in [0, 1); got {self.jitter}")
-        for name in ("n_train", "n_test", "seed"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0; got {getattr(self, name)}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1; got {self.batch_size}")
-        if self.max_iter < 1:
-            raise ValueError(f"max_iter must be >= 1; got {self.max_iter}")
-        if self.device not in ("cpu", "cuda", "auto"):
-            raise ValueError(f"device must be cpu, cuda or auto; got {self.device!r}")
+    layer: str = option("prepool", "features read by the probe", choices=LAYERS)
+    views: str = option(
+        "run",
+        "views where the evaluation needs them: run (the run's own, with its trained viewmaker) "
+        "or a views.name",
+        choices=view_names(),
+    )
+    num_copies: int = option(1, "probe-on-views: M copies averaged", lo=1, hi=10000)
+    probe_on_views: bool = option(
+        False, "probe: train the probe on views (num_copies averaged), not on clean inputs"
+    )
+    copies: tuple[int, ...] = option(
+        DEFAULT_COPIES, "averaging: the values of M swept", lo=1, hi=10000
+    )
+    jitter: tuple[float, ...] = option(
+        DEFAULT_JITTER,
+        "robustness: colour-jitter strengths on images",
+        lo=0.0,
+        hi=1.0,
+        hi_open=True,
+    )
+    n_train: int = option(
+        0, "training examples (a seeded random subset; 0 = data.train_size)", lo=0, hi=10**8
+    )
+    n_test: int = option(0, "test examples (a seeded random subset; 0 = all)", lo=0, hi=10**8)
+    batch_size: int = option(256, "examples per forward pass", lo=1, hi=1 << 20)
+    weight_decay: float = option(-1.0, "probe lambda (< 0: selected on a validation split)", hi=1e6)
+    max_iter: int = option(100, "L-BFGS iterations of the logistic probe", lo=1, hi=10**6)
+    seed: int = option(
+        0, "seed of data reads (overlays), views and the validation split", lo=0, hi=2**31 - 1
+    )
+    device: str = option("cpu", "device of the encoder and probes", choices=DEVICES)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,30 +113,24 @@ class EvalOptions:
 # ---------------------------------------------------------------------------------------------
 
 
-def subset(n_wanted: int, n_have: int, rng: np.random.Generator) -> np.ndarray:
-    """``n_wanted`` distinct indices of ``range(n_have)`` drawn at random, sorted (all for 0 or
-    ``n_wanted >= n_have``). Random, not the first N: suites may be stored sorted by class."""
-    if n_wanted == 0 or n_wanted >= n_have:
-        return np.arange(n_have)
-    return np.sort(rng.choice(n_have, n_wanted, replace=False))
+def subset_indices(
+    train_size: int, options: EvalOptions, n_train_total: int, n_test_total: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded random subsets of a training split of ``n_train_total`` and a test split of
+    ``n_test_total`` examples: ``options.n_train`` (default ``train_size``, a run's
+    ``data.train_size``; 0 = all) and ``options.n_test`` (0 = all)."""
+    n_train = options.n_train or train_size
+    return (
+        random_subset(n_train_total, n_train, np.random.default_rng([options.seed, 10])),
+        random_subset(n_test_total, options.n_test, np.random.default_rng([options.seed, 11])),
+    )
 
 
 def train_test_indices(
     run: LoadedRun, options: EvalOptions, train_set: MultiTaskDataset, test_set: MultiTaskDataset
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded random subsets: ``n_train`` (default: the run's ``data.train_size``) training and
-    ``n_test`` test examples."""
-    n_train = options.n_train or run.config.data.train_size
-    return (
-        subset(n_train, len(train_set), np.random.default_rng([options.seed, 10])),
-        subset(options.n_test, len(test_set), np.random.default_rng([options.seed, 11])),
-    )
-
-
-def view_channels(dataset: MultiTaskDataset) -> int:
-    """Channels of the inputs the views see (post-view channels excluded)."""
-    probe = dataset.batch(np.arange(min(2, len(dataset))), np.random.default_rng(0))
-    return int(probe.x.shape[1])
+    """:func:`subset_indices` of ``run``'s training and test sets."""
+    return subset_indices(run.config.data.train_size, options, len(train_set), len(test_set))
 
 
 def _features(
@@ -253,10 +191,6 @@ def probe_tasks(
     return out
 
 
-def _modules(run: LoadedRun) -> dict[str, nn.Module]:
-    return {"encoder": run.encoder, "head": run.head}
-
-
 def _datasets(
     run: LoadedRun,
     train_set: MultiTaskDataset | None,
@@ -285,10 +219,10 @@ def evaluate_probes(
     moved."""
     train_set, test_set = _datasets(run, train_set, test_set)
     tr_idx, te_idx = train_test_indices(run, options, train_set, test_set)
-    with frozen(_modules(run)):
+    with frozen(run.modules()):
         views = None
         if options.probe_on_views:
-            views = run.views(options.views, view_channels(train_set))
+            views = run.views(options.views, channel_counts(train_set).views)
         m = options.num_copies if views is not None else 1
         train = _features(run, train_set, tr_idx, options, views, (m,), 0)[m]
         test = _features(run, test_set, te_idx, options, None, (1,), 1)[1]
@@ -307,8 +241,8 @@ def feature_averaging_sweep(
     metrics}, ...}``. One pass of ``max(copies)`` views serves every M."""
     train_set, test_set = _datasets(run, train_set, test_set)
     tr_idx, te_idx = train_test_indices(run, options, train_set, test_set)
-    with frozen(_modules(run)):
-        views = run.views(options.views, view_channels(train_set))
+    with frozen(run.modules()):
+        views = run.views(options.views, channel_counts(train_set).views)
         train = _features(run, train_set, tr_idx, options, views, options.copies, 0)
         test = _features(run, test_set, te_idx, options, views, options.copies, 1)
         return {
@@ -363,7 +297,7 @@ def robustness(
     train_set, test_set = _datasets(run, train_set, test_set)
     tr_idx, te_idx = train_test_indices(run, options, train_set, test_set)
     spiro = run.config.data.suite == "spirograph"
-    with frozen(_modules(run)):
+    with frozen(run.modules()):
         train = _features(run, train_set, tr_idx, options, None, (1,), 0)[1]
         probes: dict[str, LinearProbe] = {}
 
@@ -381,7 +315,7 @@ def robustness(
                 opts = spirograph_shift(run.config.data.options, which, delta)
                 shifted.append((f"{which}+{delta:g}", run.dataset("test", **opts), None))
         else:
-            channels = view_channels(test_set)
+            channels = channel_counts(test_set).views
             if channels not in (1, 3):
                 raise ValueError(f"colour-jitter robustness needs images; got {channels} channels")
             for s in options.jitter:
@@ -411,33 +345,6 @@ EVALUATIONS: dict[str, Callable[..., Any]] = {
 # ---------------------------------------------------------------------------------------------
 
 
-def code_version() -> dict[str, str]:
-    """``{"commit": ..., "describe": ...}`` from git (``-dirty`` when tracked files differ from
-    HEAD) where this file sits in a work tree, else ``{"package": "featuredrop==VERSION"}``."""
-    root = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}  # never take the index lock
-
-    def git(*args: str) -> str:
-        res = subprocess.run(
-            ["git", *args], cwd=root, env=env, capture_output=True, text=True, timeout=10
-        )
-        if res.returncode != 0:
-            raise OSError(res.stderr.strip())
-        return res.stdout.strip()
-
-    try:
-        commit = git("rev-parse", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
-        return {"commit": commit, "describe": commit[:12] + ("-dirty" if dirty else "")}
-    except (OSError, subprocess.SubprocessError):
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            return {"package": f"featuredrop=={version('featuredrop')}"}
-        except PackageNotFoundError:
-            return {"package": "unknown"}
-
-
 def default_name(kind: str, options: EvalOptions) -> str:
     """``probe-prepool``, ``probe-prepool-views-run-M5``, ``averaging-pooled-expert``, ..."""
     name = f"{kind}-{options.layer}"
@@ -461,52 +368,33 @@ def evaluate(
     """Run evaluation ``kind`` on ``run_dir`` and write ``run_dir/eval/NAME.json`` atomically.
 
     Args:
+        run_dir: the run; ignored when ``run`` is given (the record goes to ``run.run_dir``).
         run, train_set, test_set: already loaded run / datasets (default: loaded from run_dir).
 
     Returns:
-        The JSON path and the record: ``schema``, ``name``, ``kind``, ``run_dir``, ``config``,
-        ``seed`` (the run's), ``options``, ``code_version``, ``encoder_sha256``, ``created_utc``,
-        ``elapsed_s``, ``metrics``.
+        The JSON path and the record (``empirical.records.write_record``).
+
+    Raises:
+        ValueError: a bad kind or name (before anything is loaded).
+        FileNotFoundError, empirical.checkpoint.CheckpointError: no readable ``last.pt``.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
-    options = options or EvalOptions()
-    name = name or default_name(kind, options)
-    if not name or "/" in name or name.startswith("."):
-        raise ValueError(f"name must be a plain file name; got {name!r}")
-    run_dir = Path(run_dir)
-    t0 = time.perf_counter()
-    run = run or load_run(run_dir, options.device)
-    metrics = EVALUATIONS[kind](run, options, train_set, test_set, callback)
-    record = {
-        "schema": SCHEMA_VERSION,
-        "name": name,
-        "kind": kind,
-        "run_dir": str(run_dir),
-        "config": run.config.to_dict(),
-        "seed": run.config.run.seed,
-        "options": asdict(options),
-        "code_version": code_version(),
-        "encoder_sha256": weights_hash(_modules(run)),
-        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "elapsed_s": time.perf_counter() - t0,
-        "metrics": metrics,
-    }
-    path = atomic_write_json(run_dir / "eval" / f"{name}.json", record)
-    return path, record
+    opts = options or EvalOptions()
+    name = check_name(name or default_name(kind, opts))
+    loaded = run or load_run(run_dir, opts.device)
+    return write_record(
+        loaded,
+        kind,
+        name,
+        opts,
+        lambda: EVALUATIONS[kind](loaded, opts, train_set, test_set, callback),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # command line
 # ---------------------------------------------------------------------------------------------
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(v) for v in text.split(",") if v)
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    return tuple(float(v) for v in text.split(",") if v)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -517,47 +405,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--kind", choices=KINDS, default="probe", help="evaluation (default probe)")
     p.add_argument("--name", help="result name (default from kind and options)")
-    p.add_argument("--layer", choices=LAYERS, default="prepool")
-    p.add_argument("--views", default="run", help="run (default) or a views.name, e.g. expert")
-    p.add_argument("--probe-on-views", action="store_true", help="probe: train on views")
-    p.add_argument("--num-copies", type=int, default=1, help="probe-on-views: M copies averaged")
-    p.add_argument("--copies", type=_ints, default=DEFAULT_COPIES, help="averaging: M values")
-    p.add_argument("--jitter", type=_floats, default=DEFAULT_JITTER, help="robustness strengths")
-    p.add_argument(
-        "--n-train", type=int, default=0, help="random subset size (0 = data.train_size)"
-    )
-    p.add_argument("--n-test", type=int, default=0, help="random subset size (0 = all)")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--weight-decay", type=float, default=-1.0, help="< 0: select on validation")
-    p.add_argument("--max-iter", type=int, default=100)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    add_arguments(p, EvalOptions)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        options = EvalOptions(
-            layer=args.layer,
-            views=args.views,
-            num_copies=args.num_copies,
-            probe_on_views=args.probe_on_views,
-            copies=args.copies,
-            jitter=args.jitter,
-            n_train=args.n_train,
-            n_test=args.n_test,
-            batch_size=args.batch_size,
-            weight_decay=args.weight_decay,
-            max_iter=args.max_iter,
-            seed=args.seed,
-            device=args.device,
-        )
+        options = from_args(EvalOptions, args)
         if args.threads > 0:
             torch.set_num_threads(args.threads)
         path, record = evaluate(args.run_dir, args.kind, options, args.name)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"wrote {path}")

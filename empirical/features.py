@@ -1,7 +1,7 @@
-"""Frozen features of a trained run, the input of every linear probe and diagnostic (issue 5).
+"""Frozen features of a trained encoder, the input of every linear probe and diagnostic (issue 5).
 
-``load_run(RUN_DIR)`` rebuilds a run's encoder and projection head from its checkpoint and resolved
-config. ``extract_features`` encodes a dataset at one layer of the frozen encoder:
+``extract_features`` encodes a dataset at one layer of a frozen encoder (a trained run's, loaded by
+``empirical.runs.load_run``):
 
 - ``"prepool"``: the last feature map, flattened, ``(N, C * H * W)`` (the linear probe of the
   Viewmaker and Feature Dropout papers reads the frozen pre-pool features; Tamkin et al. 2021/2023);
@@ -24,14 +24,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
-from empirical.config import Config, from_dict
 from empirical.data.base import Batch, MultiTaskDataset, TaskSpec, append_post_view_channels
 from empirical.views.base import ViewGenerator
 
@@ -61,100 +59,6 @@ class Features:
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
-
-
-@dataclass
-class LoadedRun:
-    """A trained run, ready for evaluation.
-
-    Attributes:
-        run_dir: the run directory.
-        config: its resolved config.
-        encoder: the encoder (eval mode, on ``device``).
-        head: the projection head (eval mode, on ``device``).
-        in_channels: encoder input channels (view channels plus post-view channels).
-        models: the checkpoint's module state dicts (``"encoder"``, ``"head"``, maybe
-            ``"viewmaker"``).
-        device: where the modules live.
-    """
-
-    run_dir: Path
-    config: Config
-    encoder: nn.Module
-    head: nn.Module
-    in_channels: int
-    models: dict[str, dict[str, torch.Tensor]]
-    device: torch.device
-
-    def dataset(self, split: str, **options: Any) -> MultiTaskDataset:
-        """The run's suite (``data.suite`` and ``data.options``, updated by ``options``)."""
-        from empirical.train import build_dataset
-
-        cfg = self.config
-        if options:
-            cfg = cfg.replace(data={"options": {**cfg.data.options, **options}})
-        return build_dataset(cfg, split)
-
-    def views(self, name: str, view_channels: int) -> ViewGenerator:
-        """A view generator for inputs with ``view_channels`` channels (post-view channels
-        excluded).
-
-        ``"run"``: the run's own training views, with the trained viewmaker's weights when the run
-        learned one; any other name of ``views.name`` (``expert``, ``oracle``, ``identity``,
-        ``spirograph``, ``foster``) builds those views with the run's view settings (``viewmaker``
-        is rejected: an untrained viewmaker is meaningless here; use ``"run"``).
-        """
-        from empirical.config import VIEWS
-        from empirical.train import build_views
-
-        if name == "run":
-            views = build_views(self.config, view_channels)
-            if isinstance(views, nn.Module):
-                if "viewmaker" not in self.models:
-                    raise ValueError(f"{self.run_dir} has no trained viewmaker in its checkpoint")
-                views.load_state_dict(self.models["viewmaker"])
-                views.to(self.device).eval()
-            return cast(ViewGenerator, views)
-        if name not in VIEWS or name == "viewmaker":
-            allowed = ", ".join(["run", *(v for v in VIEWS if v != "viewmaker")])
-            raise ValueError(f"views must be one of {allowed}; got {name!r}")
-        cfg = self.config.replace(views={"name": name})
-        return cast(ViewGenerator, build_views(cfg, view_channels))
-
-
-def first_conv_in_channels(state: dict[str, torch.Tensor]) -> int:
-    """Input channels of the first 4-D (conv) weight of an encoder state dict."""
-    for value in state.values():
-        if value.dim() == 4:
-            return int(value.shape[1])
-    raise ValueError("encoder state dict has no convolution weight")
-
-
-def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedRun:
-    """Rebuild the encoder and head of ``run_dir`` from ``last.pt`` (config from the checkpoint).
-
-    Raises:
-        FileNotFoundError: no checkpoint.
-        ValueError: a checkpoint whose weights do not fit its config.
-    """
-    from empirical.checkpoint import load_checkpoint
-    from empirical.models import ProjectionHead, build_encoder
-    from empirical.train import encoder_kwargs, resolve_device
-
-    run_dir = Path(run_dir)
-    state = load_checkpoint(run_dir / "last.pt")
-    cfg = from_dict(state["config"])
-    dev = resolve_device(device) if isinstance(device, str) else device
-    models: dict[str, dict[str, torch.Tensor]] = state["models"]
-    in_channels = first_conv_in_channels(models["encoder"])
-    encoder = build_encoder(cfg.model.encoder, in_channels, **encoder_kwargs(cfg))
-    m = cfg.model
-    head = ProjectionHead(int(encoder.feat_dim), m.head_hidden, m.out_dim, m.head_depth)
-    encoder.load_state_dict(models["encoder"])
-    head.load_state_dict(models["head"])
-    encoder.to(dev).eval()
-    head.to(dev).eval()
-    return LoadedRun(run_dir, cfg, encoder, head, in_channels, models, dev)
 
 
 @contextmanager

@@ -1,8 +1,9 @@
 """Aggregate evaluation results over seeds: mean and standard deviation tables (issue 5).
 
 ``python -m empirical.report RUN_DIR... [--eval NAME] [--metric PATTERN] [--out PREFIX]`` reads
-every ``RUN_DIR/eval/*.json`` written by ``empirical.evaluate``, groups the records by evaluation
-name, evaluation options (less the evaluation seed) and run config less the keys in
+every ``RUN_DIR/eval/*.json`` record (``empirical.records``: written by ``empirical.evaluate`` and
+``empirical.diagnostics``; a file that is not a record is an error naming it), groups the records
+by evaluation name, evaluation options (less the evaluation seed) and run config less the keys in
 :data:`IGNORED_CONFIG_KEYS` (the seed and purely operational settings), and reports for every
 numeric metric the number of seeds, the mean and the sample standard deviation (``ddof = 1``;
 empty for a single seed). Output: a markdown table (printed; ``PREFIX.md``) and CSV
@@ -26,7 +27,16 @@ from typing import Any
 
 from empirical.io import atomic_write_bytes
 
-IGNORED_CONFIG_KEYS = frozenset({"run.seed", "run.device", "run.threads", "run.log_every"})
+IGNORED_CONFIG_KEYS = frozenset(
+    {
+        "run.seed",
+        "run.device",
+        "run.threads",
+        "run.log_every",
+        "run.tensorboard",
+        "run.gallery_every",
+    }
+)
 IGNORED_OPTION_KEYS = frozenset({"seed", "device"})
 COLUMNS = ("group", "eval", "metric", "n", "mean", "std", "seeds")
 
@@ -52,18 +62,16 @@ def numeric_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
 
 
 def load_records(run_dirs: Iterable[str | Path], name: str | None = None) -> list[dict[str, Any]]:
-    """Every ``eval/*.json`` of ``run_dirs`` (only ``name`` if given), in a stable order.
+    """Every ``eval/*.json`` record of ``run_dirs`` (only ``name`` if given), in a stable order
+    (``empirical.records.read_records``).
 
     Raises:
         FileNotFoundError: a run directory without any (matching) result.
+        ValueError: a file that is not an evaluation record.
     """
-    records = []
-    for d in run_dirs:
-        files = sorted((Path(d) / "eval").glob(f"{name or '*'}.json"))
-        if not files:
-            raise FileNotFoundError(f"no evaluation results {name or '*'}.json in {d}/eval")
-        records += [json.loads(f.read_text()) for f in files]
-    return records
+    from empirical.records import read_records
+
+    return read_records(run_dirs, name)
 
 
 def _group_key(record: Mapping[str, Any]) -> tuple[str, str, str]:

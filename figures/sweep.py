@@ -5,16 +5,22 @@ evaluations its figure needs. :func:`run_sweep` executes a list of them:
 
 * each run lives in ``ROOT/<figure>/<run-id>`` (``run-id`` = readable name + 8 hex digits of a
   hash of preset, overrides and seed, so a changed config gets a fresh directory);
-* a run whose evaluation JSONs all exist is skipped; one whose ``summary.json`` says
-  ``completed`` is only evaluated; one with a ``last.pt`` but no completed summary is continued
-  with ``python -m empirical.train --resume`` (an interrupted ``make figures`` picks up where it
+* a completed run (``summary.json`` says ``completed``) whose evaluation records are all current
+  is skipped; one with a ``last.pt`` but no completed summary is continued with
+  ``python -m empirical.train --resume`` (an interrupted ``make figures`` picks up where it
   stopped); otherwise it is trained from scratch with ``python -m empirical.train`` (the one
   training loop, through its public command line; its output goes to ``RUN_DIR/train.log``);
 * evaluations go through the one evaluation path: :func:`empirical.evaluate.evaluate` (``probe``,
   ``averaging``, ``robustness``) and :func:`empirical.diagnostics.diagnose.diagnose`
-  (``invariance``, ``dropout-rate``), each writing ``RUN_DIR/eval/NAME.json``;
+  (``invariance``, ``dropout-rate``), each writing ``RUN_DIR/eval/NAME.json`` with its key
+  (``empirical.records``: a hash of the run's config, the evaluation's kind and options, the
+  checkpoint's weights and the evaluation code). A record is reused only when its key is the key
+  the evaluation would get now; a changed option, retrained or altered weights or changed
+  evaluation code recompute it (a file's existence alone decides nothing);
 * runs execute in ``jobs`` worker processes (default 2, or ``FEATUREDROP_JOBS``), each with
-  ``torch.set_num_threads(1)``; a progress line is printed per finished run with its time;
+  one CPU thread, or as Slurm jobs with ``--cpus`` threads (``figures.executors``: one array job, a
+  preempted or timed-out run requeued and resumed); a progress line is printed per finished
+  run with its time;
 * failures do not stop the other runs; at the end :class:`SweepError` names every failed run
   and its log file.
 """
@@ -29,10 +35,15 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from figures import executors
+
+if TYPE_CHECKING:
+    from empirical.options import Options
+    from empirical.runs import LoadedRun
 
 RUNS_DIR = Path("results") / "runs"
 EVAL_KINDS = ("probe", "averaging", "robustness")
@@ -71,6 +82,45 @@ class Evaluation:
             raise ValueError(f"Evaluation.kind must be one of {allowed}; got {self.kind!r}")
         if not self.name or "/" in self.name or self.name.startswith("."):
             raise ValueError(f"Evaluation.name must be a plain file name; got {self.name!r}")
+
+    def build_options(self) -> Options:
+        """The validated options object of this evaluation (``EvalOptions`` or
+        ``DiagnosticOptions``); an unknown or bad option is a ``ConfigError`` naming
+        ``NAME.option``."""
+        from empirical.options import from_mapping
+
+        return from_mapping(options_class(self.kind), self.options, where=self.name)
+
+    def run(self, run: LoadedRun) -> Path:
+        """Evaluate ``run`` and write this evaluation's record; returns its path."""
+        from empirical.diagnostics.diagnose import DiagnosticOptions, diagnose
+        from empirical.evaluate import EvalOptions, evaluate
+
+        opts = self.build_options()
+        if isinstance(opts, EvalOptions):
+            return evaluate(run.run_dir, self.kind, opts, self.name, run=run)[0]
+        if not isinstance(opts, DiagnosticOptions):
+            raise TypeError(f"no evaluation takes {type(opts).__name__}")
+        return diagnose(run.run_dir, self.kind, opts, run=run, name=self.name)[0]
+
+    def is_current(self, run: LoadedRun) -> bool:
+        """Whether ``run``'s record of this evaluation exists and was made from exactly the inputs
+        it would be made from now (``empirical.records.record_key``)."""
+        from empirical.records import current_record, record_key
+
+        key = record_key(run, self.kind, self.build_options())
+        return current_record(eval_path(run.run_dir, self), key) is not None
+
+
+def options_class(kind: str) -> type[Options]:
+    """The options class of an evaluation kind."""
+    if kind in EVAL_KINDS:
+        from empirical.evaluate import EvalOptions
+
+        return EvalOptions
+    from empirical.diagnostics.diagnose import DiagnosticOptions
+
+    return DiagnosticOptions
 
 
 @dataclass(frozen=True)
@@ -153,12 +203,17 @@ class RunResult:
 
 
 def eval_path(run_dir: Path, evaluation: Evaluation) -> Path:
-    return run_dir / "eval" / f"{evaluation.name}.json"
+    """``RUN_DIR/eval/NAME.json`` (``empirical.records.record_path``)."""
+    from empirical.records import record_path
+
+    return record_path(run_dir, evaluation.name)
 
 
 def load_eval(run_dir: Path, evaluation: Evaluation) -> dict[str, Any]:
     """The record written by ``evaluation`` for ``run_dir`` (FileNotFoundError if missing)."""
-    return dict(json.loads(eval_path(run_dir, evaluation).read_text()))
+    from empirical.records import read_record
+
+    return read_record(eval_path(run_dir, evaluation))
 
 
 def _completed(run_dir: Path) -> bool:
@@ -172,43 +227,38 @@ def _train(spec: RunSpec, run_dir: Path, log: Path) -> str:
     """Train or resume ``spec`` in a subprocess; returns the action taken."""
     resume = (run_dir / "last.pt").exists()
     args = ["--resume", str(run_dir), "--quiet"] if resume else spec.train_args(run_dir)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    threads = str(executors.run_threads())
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     run_dir.mkdir(parents=True, exist_ok=True)
     with log.open("a") as f:
         f.write(f"$ python -m empirical.train {' '.join(args)}\n")
         f.flush()
-        proc = subprocess.run(
+        # stoppable: a preempted Slurm job stops it with SIGTERM (it checkpoints) before requeue
+        returncode = executors.run_stoppable(
             [sys.executable, "-m", "empirical.train", *args],
             stdout=f,
             stderr=subprocess.STDOUT,
             env=env,
-            check=False,
         )
-    if proc.returncode != 0:
-        raise RuntimeError(f"training exited with status {proc.returncode}")
+    if returncode != 0:
+        raise RuntimeError(f"training exited with status {returncode}")
     if not _completed(run_dir):
         raise RuntimeError("training ended without a completed summary.json")
     return "resumed" if resume else "trained"
 
 
-def _evaluate(run_dir: Path, evaluations: Sequence[Evaluation]) -> None:
-    """Write every missing evaluation of ``run_dir`` (one loaded run shared by all)."""
-    from empirical.diagnostics.diagnose import DiagnosticOptions, diagnose
-    from empirical.evaluate import EvalOptions, evaluate
-    from empirical.features import load_run
+def _evaluate(run_dir: Path, evaluations: Sequence[Evaluation]) -> int:
+    """Write every evaluation of ``run_dir`` whose record is missing or not current (one loaded
+    run shared by all); returns how many were written."""
+    from empirical.runs import load_run
 
-    missing = [e for e in evaluations if not eval_path(run_dir, e).exists()]
-    if not missing:
-        return
+    if not evaluations:
+        return 0
     run = load_run(run_dir, "cpu")
-    for e in missing:
-        opts: dict[str, Any] = {
-            k: tuple(v) if isinstance(v, list) else v for k, v in e.options.items()
-        }
-        if e.kind in EVAL_KINDS:
-            evaluate(run_dir, e.kind, EvalOptions(**opts), e.name, run=run)
-        else:
-            diagnose(run_dir, e.kind, DiagnosticOptions(**opts), run=run, name=e.name)
+    stale = [e for e in evaluations if not e.is_current(run)]
+    for e in stale:
+        e.run(run)
+    return len(stale)
 
 
 def execute(spec: RunSpec, root: Path) -> RunResult:
@@ -216,17 +266,17 @@ def execute(spec: RunSpec, root: Path) -> RunResult:
     in :attr:`RunResult.error`, with the traceback appended to the run's log."""
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(executors.run_threads())
     run_dir = spec.run_dir(root)
     log = run_dir / "train.log"
-    if all(eval_path(run_dir, e).exists() for e in spec.evaluations) and _completed(run_dir):
-        return RunResult(str(run_dir), str(log), "skipped", 0.0, 0.0)
     action, t0 = "evaluated", time.perf_counter()
     try:
         if not _completed(run_dir):
             action = _train(spec, run_dir, log)
         t1 = time.perf_counter()
-        _evaluate(run_dir, spec.evaluations)
+        written = _evaluate(run_dir, spec.evaluations)
+        if action == "evaluated" and written == 0:
+            return RunResult(str(run_dir), str(log), "skipped", 0.0, 0.0)
         return RunResult(str(run_dir), str(log), action, t1 - t0, time.perf_counter() - t1)
     except Exception as exc:  # reported with the run and its log, never swallowed
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -268,8 +318,10 @@ def run_sweep(
     root: Path = RUNS_DIR,
     jobs: int | None = None,
     echo: Callable[[str], None] | None = None,
+    executor: executors.Executor | None = None,
 ) -> list[RunResult]:
-    """Bring every run of ``specs`` up to date, ``jobs`` at a time (1 = in this process).
+    """Bring every run of ``specs`` up to date, ``jobs`` at a time (1 = in this process), or
+    on ``executor`` (default: the one of ``figures.executors.using``, else local processes).
 
     Returns:
         One :class:`RunResult` per spec, in the order of ``specs``.
@@ -285,6 +337,9 @@ def run_sweep(
     dirs = [s.run_dir(root) for s in specs]
     if len(set(dirs)) != len(dirs):
         raise ValueError("two RunSpecs share a run directory (same figure and name)")
+    for s in specs:  # a bad evaluation option fails now, not after the training
+        for e in s.evaluations:
+            e.build_options()
     results: dict[int, RunResult] = {}
     t_start = time.perf_counter()
 
@@ -297,17 +352,14 @@ def run_sweep(
             line += f": {r.error}; log: {r.log}"
         say(line)
 
-    if jobs == 1 or len(specs) <= 1:
-        for i, s in enumerate(specs):
-            report(i, execute(s, root))
-    else:
-        import multiprocessing as mp
-
-        ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker) as pool:
-            futures = {pool.submit(execute, s, root): i for i, s in enumerate(specs)}
-            for fut in as_completed(futures):
-                report(futures[fut], fut.result())
+    runner = executor or executors.active() or executors.ProcessExecutor(jobs, _init_worker)
+    for out in runner.map(execute, [(s, root) for s in specs]):
+        if out.error:  # the worker or job died (execute itself reports a run's errors)
+            run_dir = specs[out.index].run_dir(root)
+            log = str(run_dir / "train.log")
+            report(out.index, RunResult(str(run_dir), log, "submitted", 0.0, 0.0, out.error))
+        else:
+            report(out.index, out.value)
     ordered = [results[i] for i in range(len(specs))]
     failed = [r for r in ordered if r.error]
     say(

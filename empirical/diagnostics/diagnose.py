@@ -1,12 +1,12 @@
 """Diagnostics of a trained run, written next to its evaluation results (issue 5).
 
 ``python -m empirical.diagnostics RUN_DIR --what invariance|dropout-rate|local|gallery [options]``
-loads the run (``empirical.features.load_run``), runs one diagnostic inside the frozen-encoder
-check of ``empirical.evaluate`` and writes ``RUN_DIR/eval/NAME.json`` atomically (``NAME`` =
-``--name``, default ``diagnostics-WHAT``), in the record format of ``empirical.evaluate``
-(``schema``, ``name``, ``kind``, ``config``, ``seed``, ``options``, ``code_version``,
-``encoder_sha256``, ``metrics``, ...), so that ``python -m empirical.report`` aggregates it over
-seeds like any evaluation. ``local`` and ``gallery`` also write ``RUN_DIR/eval/NAME.png``.
+loads the run (``empirical.runs.load_run``), runs one diagnostic and writes its record to
+``RUN_DIR/eval/NAME.json`` through ``empirical.records.write_record`` (``NAME`` = ``--name``,
+default ``diagnostics-WHAT``): the same writer, record format, frozen-encoder check and key as
+``empirical.evaluate``, so that ``python -m empirical.report`` aggregates it over seeds like any
+evaluation and ``figures.sweep`` recomputes it when its inputs change. ``local`` and ``gallery``
+also write ``RUN_DIR/eval/NAME.png``.
 
 - ``invariance``: conditional variance (fresh views, and alpha-only where the views have alpha)
   and the R^2 of alpha from the representation (``invariance.py``);
@@ -15,8 +15,12 @@ seeds like any evaluation. ``local`` and ``gallery`` also write ``RUN_DIR/eval/N
   ``--eps`` and the run's trained viewmaker (``dropout_rate.py``);
 - ``local``: K-means maps of every encoder stage and of the pixels, ARI vs the known
   segmentation (``local_features.py``);
-- ``gallery``: inputs, viewmaker views (the run's trained viewmaker, else an untrained one),
-  perturbations, expert views (``gallery.py``).
+- ``gallery``: ``--gallery-rows`` inputs (default 8), each with ``--num-copies`` viewmaker views
+  (the run's trained viewmaker, else an untrained one), their perturbations and expert views
+  (``gallery.py``).
+
+The options are declared once, in :class:`DiagnosticOptions` (``empirical.options``); the
+command-line flags are generated from them.
 """
 
 from __future__ import annotations
@@ -25,18 +29,16 @@ import argparse
 import hashlib
 import json
 import sys
-import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from torch import nn
 
-from empirical.checkpoint import load_checkpoint, save_checkpoint
+from empirical.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from empirical.config import ConfigError
 from empirical.data.base import MultiTaskDataset
+from empirical.data.subsets import channel_counts, probe_batch
 from empirical.diagnostics.dropout_rate import (
     Judge,
     JudgeConfig,
@@ -52,71 +54,59 @@ from empirical.diagnostics.local_features import (
     local_feature_maps,
     local_feature_scores,
 )
-from empirical.evaluate import code_version, frozen, view_channels, weights_hash
-from empirical.features import LAYERS, LoadedRun, load_run
-from empirical.io import atomic_write_json
+from empirical.evaluate import DEVICES, view_names
+from empirical.features import LAYERS
+from empirical.options import Options, add_arguments, from_args, option
+from empirical.records import check_name, record_path, write_record
+from empirical.runs import LoadedRun, load_run
 from empirical.views.base import ViewGenerator
 
-SCHEMA_VERSION = 1
 WHATS = ("invariance", "dropout-rate", "local", "gallery")
 DEFAULT_EPS: tuple[float, ...] = (0.05, 0.1, 0.2)
 
 
 @dataclass(frozen=True)
-class DiagnosticOptions:
-    """Options of one diagnostic; validated on construction (ValueError naming the field).
+class DiagnosticOptions(Options):
+    """Options of one diagnostic; each field is validated on construction (a ``ConfigError``, a
+    ValueError naming the field and its allowed values). Command-line flag: ``--field-name``."""
 
-    Attributes:
-        views: invariance: ``run`` (the run's training views, with its trained viewmaker) or a
-            ``views.name`` (``expert``, ``foster``, ``spirograph``, ``oracle``, ``identity``).
-        layer: invariance: ``prepool``, ``pooled`` (default; Foster's h) or ``projection``.
-        num_inputs: test inputs (invariance, dropout-rate), images (local) or gallery rows.
-        num_copies: invariance: copies per input; dropout-rate: views per input; gallery: views.
-        num_train: invariance: training examples for the alpha probe.
-        eps: dropout-rate: L1 budgets of the untrained viewmakers.
-        judge_steps: dropout-rate: Adam steps of each judge.
-        judge_augment: dropout-rate: ``none`` or ``expert`` (see ``JudgeConfig``).
-        k: local: clusters per image (0 = the number of truth classes).
-        at: local: score at the ``input``'s resolution or the ``features``'.
-        batch_size: examples per forward pass.
-        seed: seed of the reads, views, directions, judges and clusterings.
-        device: ``cpu``, ``cuda`` or ``auto``.
-    """
-
-    views: str = "run"
-    layer: str = "pooled"
-    num_inputs: int = 256
-    num_copies: int = 8
-    num_train: int = 1024
-    eps: tuple[float, ...] = DEFAULT_EPS
-    judge_steps: int = 400
-    judge_augment: str = "none"
-    k: int = 0
-    at: str = "input"
-    batch_size: int = 128
-    seed: int = 0
-    device: str = "cpu"
+    views: str = option(
+        "run",
+        "invariance: run (the run's own views, with its trained viewmaker) or a views.name",
+        choices=view_names(),
+    )
+    layer: str = option(
+        "pooled", "invariance: representation (pooled = Foster's h)", choices=LAYERS
+    )
+    num_inputs: int = option(
+        256, "test inputs (invariance, dropout-rate) or images (local)", lo=1, hi=10**7
+    )
+    num_copies: int = option(
+        8, "copies per input (invariance), views per input (dropout-rate, gallery)", lo=1, hi=10000
+    )
+    num_train: int = option(
+        1024, "invariance: training examples of the alpha probe", lo=1, hi=10**7
+    )
+    eps: tuple[float, ...] = option(
+        DEFAULT_EPS, "dropout-rate: L1 budgets of the untrained viewmakers", lo=1e-6, hi=10.0
+    )
+    judge_steps: int = option(400, "dropout-rate: Adam steps of each judge", lo=1, hi=10**7)
+    judge_augment: str = option(
+        "none", "dropout-rate: judges' training augmentation", choices=("none", "expert")
+    )
+    k: int = option(0, "local: clusters per image (0 = the number of truth classes)", lo=0, hi=1000)
+    at: str = option("input", "local: score at this resolution", choices=("input", "features"))
+    gallery_rows: int = option(8, "gallery: inputs, one row of the PNG each", lo=1, hi=1024)
+    batch_size: int = option(128, "examples per forward pass", lo=1, hi=1 << 20)
+    seed: int = option(
+        0, "seed of the reads, views, directions, judges and clusterings", lo=0, hi=2**31 - 1
+    )
+    device: str = option("cpu", "device of the encoder", choices=DEVICES)
 
     def __post_init__(self) -> None:
-        if self.layer not in LAYERS:
-            raise ValueError(f"layer must be one of {', '.join(LAYERS)}; got {self.layer!r}")
-        for name in ("num_inputs", "num_copies", "num_train", "judge_steps", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
-        if not self.eps or any(not e > 0 for e in self.eps):
-            raise ValueError(f"eps must be positive numbers; got {self.eps}")
-        if self.judge_augment not in ("none", "expert"):
-            raise ValueError(
-                f"judge_augment must be 'none' or 'expert'; got {self.judge_augment!r}"
-            )
-        if self.k < 0 or self.k == 1:
-            raise ValueError(f"k must be 0 (automatic) or >= 2; got {self.k}")
-        if self.at not in ("input", "features"):
-            raise ValueError(f"at must be 'input' or 'features'; got {self.at!r}")
-        if self.seed < 0:
-            raise ValueError(f"seed must be >= 0; got {self.seed}")
-        if self.device not in ("cpu", "cuda", "auto"):
-            raise ValueError(f"device must be cpu, cuda or auto; got {self.device!r}")
+        super().__post_init__()
+        if self.k == 1:
+            raise ConfigError("k", "expected 0 (automatic) or an int in [2, 1000]; got 1")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -135,7 +125,7 @@ def diagnose_invariance(
     run: LoadedRun, opts: DiagnosticOptions, train: MultiTaskDataset, test: MultiTaskDataset
 ) -> dict[str, Any]:
     """Conditional variance (fresh views; alpha only where available) and R^2 of alpha."""
-    views = run.views(opts.views, view_channels(test))
+    views = run.views(opts.views, channel_counts(test).views)
 
     def cv(alpha_only: bool) -> dict[str, Any]:
         return measure_conditional_variance(
@@ -174,7 +164,7 @@ def diagnose_invariance(
 
 def has_alpha(views: ViewGenerator, dataset: MultiTaskDataset, device: torch.device) -> bool:
     """Whether ``views`` report differentiable parameters alpha (and can re-render them)."""
-    batch = dataset.batch(np.arange(min(2, len(dataset))), np.random.default_rng(0)).to(device)
+    batch = probe_batch(dataset).to(device)
     with torch.no_grad():
         pair = views(batch, torch.Generator(device=device).manual_seed(0))
     return all(v is not None for v in (pair.alpha1, pair.render1, pair.sample_alpha))
@@ -231,7 +221,7 @@ def diagnose_dropout_rate(
     run: LoadedRun, opts: DiagnosticOptions, train: MultiTaskDataset, test: MultiTaskDataset
 ) -> dict[str, Any]:
     """Judges of every classification task, then the dropout rate of each view generator."""
-    probe = test.batch(np.arange(min(2, len(test))), np.random.default_rng(0))
+    probe = probe_batch(test)
     if probe.x_clean is None:
         raise ValueError(f"dropout-rate needs an overlay suite; {test.name!r} has no x_clean")
     cfg = JudgeConfig(steps=opts.judge_steps, augment=opts.judge_augment, seed=opts.seed)
@@ -289,7 +279,7 @@ def diagnose_gallery(
 ) -> dict[str, Any]:
     """The gallery PNG: the trained viewmaker's views if the run has one, else an untrained
     viewmaker's at the run's eps; expert views with the run's settings."""
-    channels = view_channels(test)
+    channels = channel_counts(test).views
     v = run.config.views
     learned = _trained_viewmaker(run, channels)
     source = "trained"
@@ -298,7 +288,9 @@ def diagnose_gallery(
         learned = vm.to(run.device)
         source = "untrained"
     expert = run.views("expert", channels)
-    g = make_gallery(test, learned, expert, opts.num_inputs, opts.num_copies, opts.seed, run.device)
+    g = make_gallery(
+        test, learned, expert, opts.gallery_rows, opts.num_copies, opts.seed, run.device
+    )
     info = draw_gallery(png, g)
     return {"viewmaker": source, "eps": v.eps, **info}
 
@@ -321,58 +313,34 @@ def diagnose(
     ``NAME.png`` for ``local`` and ``gallery``).
 
     Args:
+        run_dir: the run; ignored when ``run`` is given (the record goes to ``run.run_dir``).
         run, train_set, test_set: an already loaded run / datasets (default: from run_dir).
         name: result name (default ``diagnostics-WHAT``), a plain file name.
 
     Returns:
-        The JSON path and the record (``empirical.evaluate``'s format, ``kind`` = ``what``).
+        The JSON path and the record (``empirical.records.write_record``, ``kind`` = ``what``).
     """
     if what not in WHATS:
         raise ValueError(f"what must be one of {', '.join(WHATS)}; got {what!r}")
     opts = options or DiagnosticOptions()
-    name = name or f"diagnostics-{what}"
-    if "/" in name or name.startswith("."):
-        raise ValueError(f"name must be a plain file name; got {name!r}")
-    run_dir = Path(run_dir)
-    t0 = time.perf_counter()
-    run = run or load_run(run_dir, opts.device)
-    test = run.dataset("test") if test_set is None else test_set
-    loaded = run
+    name = check_name(name or f"diagnostics-{what}")
+    loaded = run or load_run(run_dir, opts.device)
+    png = record_path(loaded.run_dir, name).with_suffix(".png")
 
     def train() -> MultiTaskDataset:  # built only by the diagnostics that need it
         return loaded.dataset("train") if train_set is None else train_set
 
-    png = run_dir / "eval" / f"{name}.png"
-    modules: dict[str, nn.Module] = {"encoder": run.encoder, "head": run.head}
-    with frozen(modules):
+    def compute() -> dict[str, Any]:
+        test = loaded.dataset("test") if test_set is None else test_set
         if what == "invariance":
-            metrics = diagnose_invariance(run, opts, train(), test)
-        elif what == "dropout-rate":
-            metrics = diagnose_dropout_rate(run, opts, train(), test)
-        elif what == "local":
-            metrics = diagnose_local(run, opts, test, png)
-        else:
-            metrics = diagnose_gallery(run, opts, test, png)
-    record = {
-        "schema": SCHEMA_VERSION,
-        "name": name,
-        "kind": what,
-        "run_dir": str(run_dir),
-        "config": run.config.to_dict(),
-        "seed": run.config.run.seed,
-        "options": asdict(opts),
-        "code_version": code_version(),
-        "encoder_sha256": weights_hash(modules),
-        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "elapsed_s": time.perf_counter() - t0,
-        "metrics": metrics,
-    }
-    path = atomic_write_json(run_dir / "eval" / f"{name}.json", record)
-    return path, record
+            return diagnose_invariance(loaded, opts, train(), test)
+        if what == "dropout-rate":
+            return diagnose_dropout_rate(loaded, opts, train(), test)
+        if what == "local":
+            return diagnose_local(loaded, opts, test, png)
+        return diagnose_gallery(loaded, opts, test, png)
 
-
-def _floats(text: str) -> tuple[float, ...]:
-    return tuple(float(v) for v in text.split(",") if v)
+    return write_record(loaded, what, name, opts, compute)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -380,24 +348,11 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m empirical.diagnostics",
         description="Diagnostics of a run's frozen encoder; writes RUN_DIR/eval/diagnostics-*.",
     )
-    d = DiagnosticOptions()
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--what", choices=WHATS, required=True)
     p.add_argument("--name", help="result name (default diagnostics-WHAT)")
-    p.add_argument("--views", default=d.views, help="invariance: run (default) or a views.name")
-    p.add_argument("--layer", choices=LAYERS, default=d.layer, help="invariance layer")
-    p.add_argument("--num-inputs", type=int, default=d.num_inputs)
-    p.add_argument("--num-copies", type=int, default=d.num_copies, help="copies / views per input")
-    p.add_argument("--num-train", type=int, default=d.num_train, help="invariance: alpha probe")
-    p.add_argument("--eps", type=_floats, default=d.eps, help="dropout-rate: e.g. 0.05,0.1,0.2")
-    p.add_argument("--judge-steps", type=int, default=d.judge_steps)
-    p.add_argument("--judge-augment", choices=("none", "expert"), default=d.judge_augment)
-    p.add_argument("--k", type=int, default=d.k, help="local: clusters (0 = truth classes)")
-    p.add_argument("--at", choices=("input", "features"), default=d.at, help="local: ARI grid")
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default=d.device)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    add_arguments(p, DiagnosticOptions)
     return p
 
 
@@ -405,25 +360,11 @@ def main(argv: list[str] | None = None) -> int:
     """Command line; exit status 0 done, 2 bad arguments or a run/suite that cannot be used."""
     args = _parser().parse_args(argv)
     try:
-        opts = DiagnosticOptions(
-            views=args.views,
-            layer=args.layer,
-            num_inputs=args.num_inputs,
-            num_copies=args.num_copies,
-            num_train=args.num_train,
-            eps=args.eps,
-            judge_steps=args.judge_steps,
-            judge_augment=args.judge_augment,
-            k=args.k,
-            at=args.at,
-            batch_size=args.batch_size,
-            seed=args.seed,
-            device=args.device,
-        )
+        opts = from_args(DiagnosticOptions, args)
         if args.threads > 0:
             torch.set_num_threads(args.threads)
         path, record = diagnose(args.run_dir, args.what, opts, name=args.name)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"wrote {path}")

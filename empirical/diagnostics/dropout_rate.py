@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from empirical.data.base import MultiTaskDataset, TaskSpec
-from empirical.diagnostics.invariance import sample_indices
+from empirical.data.subsets import random_subset
 from empirical.features import eval_mode, read_batches
 from empirical.models import convnet
 from empirical.views.base import ViewGenerator
@@ -133,7 +133,7 @@ def judge_accuracy(
 ) -> float:
     """Accuracy of ``judge`` on ``num`` random un-augmented inputs of ``dataset``."""
     hits, total = 0, 0
-    for batch in read_batches(dataset, sample_indices(len(dataset), num, rng), 256, rng):
+    for batch in read_batches(dataset, random_subset(len(dataset), num, rng), 256, rng):
         hits += int((judge.predict(batch.x) == batch.labels[judge.task.name]).sum())
         total += len(batch)
     return hits / total if total else float("nan")
@@ -230,7 +230,7 @@ def dropout_rate(
     gen = torch.Generator(device=torch.device(device)).manual_seed(seed)
     right_x: dict[str, list[torch.Tensor]] = {t: [] for t in judges}
     right_v: dict[str, list[torch.Tensor]] = {t: [] for t in judges}
-    idx = sample_indices(len(dataset), num_inputs, rng)
+    idx = random_subset(len(dataset), num_inputs, rng)
     with torch.no_grad(), eval_mode(views):
         for batch in read_batches(dataset, idx, batch_size, rng):
             vs: list[torch.Tensor] = []

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from empirical.data.base import MultiTaskDataset
-from empirical.diagnostics.invariance import sample_indices
+from empirical.data.subsets import random_subset
 from empirical.diagnostics.png import compose, save_png, to_rgb
 from empirical.features import eval_mode
 from empirical.views.base import ViewGenerator
@@ -65,7 +65,7 @@ def make_gallery(
     if learned is None and expert is None:
         raise ValueError("a gallery needs learned or expert views (or both)")
     rng = np.random.default_rng(seed)
-    batch = dataset.batch(sample_indices(len(dataset), num_inputs, rng), rng)
+    batch = dataset.batch(random_subset(len(dataset), num_inputs, rng), rng)
     on_device = batch.to(device)
     gen = torch.Generator(device=torch.device(device)).manual_seed(seed)
     x = batch.x
@@ -96,8 +96,9 @@ def gallery_columns(g: Gallery) -> list[str]:
     return cols
 
 
-def draw_gallery(path: str | Path, g: Gallery, scale: int = 3) -> dict[str, object]:
-    """Write the gallery PNG; returns ``{"path", "columns", "delta_scale"}`` (per-row ``s``)."""
+def gallery_tiles(g: Gallery) -> tuple[list[list[np.ndarray]], list[float]]:
+    """The gallery's rows of ``(h, w, 3)`` uint8 tiles (columns :func:`gallery_columns`) and the
+    per-row perturbation scale ``s`` (empty without learned views)."""
     rows: list[list[np.ndarray]] = [[to_rgb(x)] for x in g.inputs]
     scales: list[float] = []
     if g.learned is not None:
@@ -108,6 +109,12 @@ def draw_gallery(path: str | Path, g: Gallery, scale: int = 3) -> dict[str, obje
     if g.expert is not None:
         for i, row in enumerate(rows):
             row += [to_rgb(v[i]) for v in g.expert]
+    return rows, scales
+
+
+def draw_gallery(path: str | Path, g: Gallery, scale: int = 3) -> dict[str, object]:
+    """Write the gallery PNG; returns ``{"path", "columns", "delta_scale"}`` (per-row ``s``)."""
+    rows, scales = gallery_tiles(g)
     cols = gallery_columns(g)
     out = save_png(path, compose(rows, scale=scale, titles=cols))
     return {"path": str(out), "columns": cols, "delta_scale": scales}

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from empirical.data.base import Batch, MultiTaskDataset, TaskSpec
+from empirical.data.subsets import random_subset
 from empirical.features import encode, eval_mode, module_device, read_batches
 from empirical.probe import probe_task
 from empirical.views.base import ViewGenerator
@@ -47,12 +48,6 @@ class Copies:
 
     x: torch.Tensor
     alpha: torch.Tensor | None
-
-
-def sample_indices(n: int, num: int, rng: np.random.Generator) -> np.ndarray:
-    """``min(num, n)`` distinct indices of ``range(n)`` drawn at random, sorted (suites may be
-    ordered by class: the first ``num`` would not be a fair sample)."""
-    return np.sort(rng.choice(n, min(num, n), replace=False))
 
 
 def draw_copies(
@@ -164,7 +159,7 @@ def measure_conditional_variance(
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
     device = module_device(encoder)
-    idx = sample_indices(len(dataset), num_inputs, rng)
+    idx = random_subset(len(dataset), num_inputs, rng)
     zs: list[torch.Tensor] = []
     with torch.no_grad(), eval_mode(encoder, head, views):
         for batch in read_batches(dataset, idx, batch_size, rng):
@@ -229,8 +224,8 @@ def alpha_predictability(
     """
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
-    tr_idx = sample_indices(len(train), num_train, rng)
-    te_idx = sample_indices(len(test), num_test, rng)
+    tr_idx = random_subset(len(train), num_train, rng)
+    te_idx = random_subset(len(test), num_test, rng)
     args = (layer, batch_size, rng, gen)
     x_tr, a_tr = view_alpha_features(encoder, head, train, views, tr_idx, *args)
     x_te, a_te = view_alpha_features(encoder, head, test, views, te_idx, *args)

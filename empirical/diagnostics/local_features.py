@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from empirical.data.base import Batch, MultiTaskDataset, append_post_view_channels
-from empirical.diagnostics.invariance import sample_indices
+from empirical.data.subsets import random_subset
 from empirical.diagnostics.png import compose, label_rgb, save_png, to_rgb
 from empirical.features import eval_mode, module_device
 
@@ -239,7 +239,7 @@ def local_feature_maps(
     """
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
-    batch = dataset.batch(sample_indices(len(dataset), num_images, rng), rng)
+    batch = dataset.batch(random_subset(len(dataset), num_images, rng), rng)
     truth = segmentation_truth(dataset, batch)
     k = int(truth.max()) + 1 if k is None else k
     if k < 2:

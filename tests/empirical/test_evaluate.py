@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -116,8 +119,11 @@ SCHEMA = {
     "config",
     "seed",
     "options",
-    "code_version",
+    "weights_sha256",
     "encoder_sha256",
+    "code_sha256",
+    "code_version",
+    "key",
     "created_utc",
     "elapsed_s",
     "metrics",
@@ -126,6 +132,7 @@ SCHEMA = {
 
 def test_cli_probe_writes_json_with_schema_and_sane_accuracies(run_dir: Path) -> None:
     from empirical.evaluate import main
+    from empirical.records import code_sha256
 
     assert main([str(run_dir), "--layer", "pooled", "--max-iter", "100"]) == 0
     path = run_dir / "eval" / "probe-pooled.json"
@@ -134,7 +141,14 @@ def test_cli_probe_writes_json_with_schema_and_sane_accuracies(run_dir: Path) ->
     assert record["kind"] == "probe" and record["seed"] == 0
     assert record["config"]["data"]["suite"] == "test_evaluate:tiny_suite"
     assert record["options"]["layer"] == "pooled"
-    assert record["code_version"]  # git commit or package version
+    assert record["options"]["max_iter"] == 100 and record["options"]["copies"] == [1, 2, 5, 10]
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True, check=True
+    ).stdout.strip()  # the tests run from a git work tree: the record names its commit
+    version = record["code_version"]
+    assert version["commit"] == head
+    assert version["describe"] in (head[:12], head[:12] + "-dirty")
+    assert record["code_sha256"] == code_sha256() and re.fullmatch("[0-9a-f]{64}", record["key"])
     assert set(record["metrics"]) == {"background", "overlay"}
     for m in record["metrics"].values():
         assert 0.0 <= m["accuracy"] <= 1.0 and m["chance"] == 0.25
@@ -145,7 +159,7 @@ def test_cli_probe_writes_json_with_schema_and_sane_accuracies(run_dir: Path) ->
 
 def test_averaging_and_robustness_records(run_dir: Path) -> None:
     from empirical.evaluate import EvalOptions, evaluate
-    from empirical.features import load_run
+    from empirical.runs import load_run
 
     run = load_run(run_dir)
     opts = EvalOptions(layer="pooled", copies=(1, 3), jitter=(0.0, 0.5), max_iter=50)
@@ -175,7 +189,8 @@ def test_jitter_and_averaging_change_the_features(run_dir: Path) -> None:
     """Feature level: jitter 0 is the clean features, jitter 0.5 moves them; the M = 3 average of
     the run's views differs from M = 1 (the views are random)."""
     from empirical.evaluate import jitter_views
-    from empirical.features import extract_averaged_features, load_run
+    from empirical.features import extract_averaged_features
+    from empirical.runs import load_run
 
     run = load_run(run_dir)
     test_set = run.dataset("test")
@@ -207,7 +222,7 @@ def test_jitter_and_averaging_change_the_features(run_dir: Path) -> None:
 def test_probe_on_views_with_identity_views_equals_clean_probe(run_dir: Path) -> None:
     """Identity views averaged over M copies are the clean inputs: same features, same probe."""
     from empirical.evaluate import EvalOptions, evaluate_probes
-    from empirical.features import load_run
+    from empirical.runs import load_run
 
     run = load_run(run_dir)
     clean = evaluate_probes(run, EvalOptions(layer="pooled", max_iter=50))
@@ -223,8 +238,9 @@ def test_probe_on_views_with_identity_views_equals_clean_probe(run_dir: Path) ->
 
 @pytest.mark.parametrize("what", ["weight", "bn_buffer", "head"])
 def test_frozen_check_catches_a_modified_encoder(run_dir: Path, what: str) -> None:
-    from empirical.evaluate import EncoderModified, EvalOptions, evaluate_probes
-    from empirical.features import load_run
+    from empirical.evaluate import EvalOptions, evaluate_probes
+    from empirical.records import EncoderModified
+    from empirical.runs import load_run
 
     run = load_run(run_dir)
 
@@ -243,8 +259,9 @@ def test_frozen_check_catches_a_modified_encoder(run_dir: Path, what: str) -> No
 
 
 def test_frozen_check_passes_and_hash_is_stable(run_dir: Path) -> None:
-    from empirical.evaluate import EvalOptions, evaluate_probes, weights_hash
-    from empirical.features import load_run
+    from empirical.evaluate import EvalOptions, evaluate_probes
+    from empirical.records import weights_hash
+    from empirical.runs import load_run
 
     run = load_run(run_dir)
     mods = {"encoder": run.encoder, "head": run.head}
@@ -305,7 +322,7 @@ def test_jitter_views_zero_strength_is_identity() -> None:
 def test_viewmaker_run_averages_over_its_trained_viewmaker(tmp_path: Path) -> None:
     from empirical.config import Config, apply_overrides
     from empirical.evaluate import EvalOptions, feature_averaging_sweep
-    from empirical.features import load_run
+    from empirical.runs import load_run
     from empirical.train import train
 
     cfg = apply_overrides(
@@ -322,12 +339,65 @@ def test_viewmaker_run_averages_over_its_trained_viewmaker(tmp_path: Path) -> No
     assert all(0.0 <= m["accuracy"] <= 1.0 for r in out.values() for m in r.values())
 
 
-def test_subset_is_random_sorted_and_distinct() -> None:
-    from empirical.evaluate import subset
+def _damaged_copy(run_dir: Path, out: Path, how: str) -> Path:
+    """``out/last.pt``: ``run_dir``'s checkpoint cut in half, or with 16 bytes in its middle (the
+    weights) inverted."""
+    data = bytearray((run_dir / "last.pt").read_bytes())
+    if how == "truncated":
+        data = data[: len(data) // 2]
+    else:
+        for i in range(len(data) // 2, len(data) // 2 + 16):
+            data[i] ^= 0xFF
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "last.pt").write_bytes(bytes(data))
+    return out / "last.pt"
 
-    assert np.array_equal(subset(0, 5, np.random.default_rng(0)), np.arange(5))
-    assert np.array_equal(subset(20, 10, np.random.default_rng(0)), np.arange(10))
-    s = subset(300, 1000, np.random.default_rng(0))
-    assert len(np.unique(s)) == 300 and np.all(np.diff(s) > 0)
-    assert s.max() > 700  # not the first 300 (suites may be sorted by class)
-    assert np.array_equal(s, subset(300, 1000, np.random.default_rng(0)))
+
+@pytest.mark.parametrize("how", ["truncated", "flipped"])
+def test_damaged_checkpoint_is_a_one_line_error_with_status_2(
+    run_dir: Path, tmp_path: Path, how: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from empirical.evaluate import main
+
+    path = _damaged_copy(run_dir, tmp_path / "run", how)
+    assert main([str(path.parent), "--layer", "pooled"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ")
+    assert str(path) in err and "start a new run" in err  # names the file and what to do
+    assert not (path.parent / "eval").exists()
+
+
+def test_damaged_checkpoint_from_the_command_line(run_dir: Path, tmp_path: Path) -> None:
+    path = _damaged_copy(run_dir, tmp_path / "run", "truncated")
+    done = subprocess.run(
+        [sys.executable, "-m", "empirical.evaluate", str(path.parent)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and str(path) in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_record_key_follows_the_options_and_the_weights(run_dir: Path, tmp_path: Path) -> None:
+    """The key stored in a record changes with an evaluation option and with the weights, and
+    only with what determines the record (a second identical evaluation has the same key)."""
+    from empirical.checkpoint import load_checkpoint, save_checkpoint
+    from empirical.evaluate import EvalOptions, evaluate
+    from empirical.runs import load_run
+
+    opts = EvalOptions(layer="pooled", max_iter=5, n_test=16)
+    _, a = evaluate(run_dir, "probe", opts, "keyed")
+    _, b = evaluate(run_dir, "probe", opts, "keyed")
+    assert a["key"] == b["key"] and a["metrics"] == b["metrics"]
+    _, c = evaluate(run_dir, "probe", EvalOptions(layer="pooled", max_iter=6, n_test=16), "keyed")
+    assert c["key"] != a["key"]
+    state = load_checkpoint(run_dir / "last.pt")
+    name = next(iter(state["models"]["encoder"]))
+    state["models"]["encoder"][name] = state["models"]["encoder"][name] + 1e-3
+    save_checkpoint(tmp_path / "last.pt", state)
+    moved = load_run(tmp_path)
+    _, d = evaluate(moved.run_dir, "probe", opts, "keyed", run=moved)
+    assert d["weights_sha256"] != a["weights_sha256"] and d["key"] != a["key"]
+    assert d["config"] == a["config"] and d["options"] == a["options"]

@@ -1,16 +1,14 @@
 """Feature extraction (empirical.features): layers, feature averaging against a reference built
-from the views themselves, identical copies, post-view channels, eval mode, loading a run."""
+from the views themselves, identical copies, post-view channels, eval mode."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from empirical.data.base import Batch, TaskSpec, append_post_view_channels
-from empirical.features import encode, extract_averaged_features, extract_features, load_run
+from empirical.features import encode, extract_averaged_features, extract_features
 from empirical.models import ProjectionHead, small_resnet
 from empirical.views.base import IdentityViews
 from empirical.views.expert import ImageExpertViews
@@ -145,31 +143,3 @@ def test_bad_arguments() -> None:
         extract_features(enc, head, Blobs(), "pooled", IdentityViews(), 0)
     with pytest.raises(ValueError, match="batch_size"):
         extract_features(enc, head, Blobs(), "pooled", batch_size=0)
-
-
-def test_load_run_rebuilds_the_saved_modules(tmp_path: Path) -> None:
-    from empirical.checkpoint import save_checkpoint
-    from empirical.config import Config, apply_overrides
-
-    cfg = apply_overrides(
-        Config(),
-        ["model.width=4", "model.head_hidden=8", "model.out_dim=5", "model.head_depth=2"],
-    )
-    enc, head = _models(in_channels=3 + 2)
-    save_checkpoint(
-        tmp_path / "last.pt",
-        {
-            "config": cfg.to_dict(),
-            "models": {"encoder": enc.state_dict(), "head": head.state_dict()},
-        },
-    )
-    run = load_run(tmp_path)
-    assert run.in_channels == 5 and run.config == cfg
-    assert not run.encoder.training
-    x = torch.rand(4, 5, 12, 12)
-    enc.eval()
-    head.eval()
-    with torch.no_grad():
-        torch.testing.assert_close(run.head(run.encoder(x)), head(enc(x)))
-    with pytest.raises(ValueError, match="views must be one of"):
-        run.views("viewmaker", 3)

@@ -110,3 +110,13 @@ def test_cli_writes_markdown_and_csv(runs: list[Path], tmp_path: Path) -> None:
     assert "pos.r2" in (tmp_path / "table.md").read_text()
     assert (tmp_path / "table.csv").read_text().startswith("group,eval,metric,n,mean,std,seeds")
     assert main([str(tmp_path / "nothing")]) == 2
+
+
+def test_a_file_that_is_not_a_record_is_an_error_naming_it(
+    runs: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = runs[0] / "eval" / "notes.json"
+    bad.write_text(json.dumps({"name": "notes", "metrics": {}}))
+    assert main([str(runs[0])]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "without" in err and "config" in err

@@ -152,3 +152,63 @@ def test_interrupted_run_resumes(tmp_path: Path) -> None:
     assert summary["status"] == "completed" and summary["global_step"] == 80
     assert "--resume" in (run_dir / "train.log").read_text()
     assert eval_path(run_dir, PROBE).exists()
+
+
+def test_records_are_reused_only_while_their_key_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An evaluation is recomputed when an option, the weights or the evaluation code change;
+    reused (not rewritten) while they stay the same."""
+    from empirical import records
+    from empirical.checkpoint import load_checkpoint, save_checkpoint
+
+    spec = tiny("keyed")
+    run_dir = spec.run_dir(tmp_path)
+    (res,) = run_sweep([spec], tmp_path, jobs=1, echo=lambda _: None)
+    assert res.action == "trained"
+    first = load_eval(run_dir, PROBE)
+
+    def again(s: RunSpec) -> tuple[str, dict]:
+        (r,) = run_sweep([s], tmp_path, jobs=1, echo=lambda _: None)
+        assert not r.error, r.error
+        return r.action, load_eval(run_dir, PROBE)
+
+    # the same options: reused, the file untouched
+    stamp = eval_path(run_dir, PROBE).stat().st_mtime_ns
+    action, rec = again(spec)
+    assert action == "skipped" and rec == first
+    assert eval_path(run_dir, PROBE).stat().st_mtime_ns == stamp
+
+    # another option under the same name: recomputed (same run directory, no training)
+    fewer = Evaluation("probe", "probe", {**PROBE.options, "max_iter": 5})
+    changed = RunSpec("test", "keyed", PRESET, spec.overrides, 0, (fewer,))
+    assert changed.run_dir(tmp_path) == run_dir
+    action, rec = again(changed)
+    assert action == "evaluated" and rec["options"]["max_iter"] == 5
+    assert rec["key"] != first["key"] and rec["weights_sha256"] == first["weights_sha256"]
+    assert again(changed)[0] == "skipped"
+
+    # other weights in last.pt: recomputed
+    state = load_checkpoint(run_dir / "last.pt")
+    name = next(iter(state["models"]["encoder"]))
+    state["models"]["encoder"][name] = state["models"]["encoder"][name] + 1e-3
+    save_checkpoint(run_dir / "last.pt", state)
+    action, moved = again(changed)
+    assert action == "evaluated" and moved["weights_sha256"] != rec["weights_sha256"]
+    assert moved["encoder_sha256"] != rec["encoder_sha256"]
+
+    # other evaluation code: recomputed
+    monkeypatch.setattr(records, "code_sha256", lambda: "0" * 64)
+    action, coded = again(changed)
+    assert action == "evaluated" and coded["code_sha256"] == "0" * 64
+    assert again(changed)[0] == "skipped"
+
+
+def test_bad_evaluation_option_fails_before_any_training(tmp_path: Path) -> None:
+    from empirical.config import ConfigError
+
+    bad = Evaluation("p", "probe", {"max_iters": 5})
+    spec = RunSpec("test", "never", PRESET, TINY, 0, (bad,))
+    with pytest.raises(ConfigError, match=r"p\.max_iters: unknown option"):
+        run_sweep([spec], tmp_path, jobs=1, echo=lambda _: None)
+    assert not spec.run_dir(tmp_path).exists()

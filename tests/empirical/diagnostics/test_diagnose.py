@@ -13,7 +13,7 @@ from PIL import Image
 from empirical.config import Config, apply_overrides
 from empirical.diagnostics.diagnose import DiagnosticOptions, main
 from empirical.diagnostics.png import grid_size
-from empirical.features import load_run
+from empirical.runs import load_run
 
 HERE = Path(__file__).resolve().parent
 TINY = [
@@ -123,3 +123,60 @@ def test_bad_arguments_exit_2(run_dir: Path, tmp_path: Path) -> None:
         DiagnosticOptions(eps=(0.0,))
     with pytest.raises(ValueError, match="layer"):
         DiagnosticOptions(layer="top")
+
+
+def test_gallery_defaults_to_eight_rows(run_dir: Path) -> None:
+    """The gallery has its own row count (default 8), not the 256 test inputs of the other
+    diagnostics: a PNG a person can read."""
+    assert main([str(run_dir), "--what", "gallery", "--name", "gallery-default"]) == 0
+    g = json.loads((run_dir / "eval" / "gallery-default.json").read_text())
+    assert g["options"]["gallery_rows"] == 8 and g["options"]["num_inputs"] == 256
+    assert len(g["metrics"]["delta_scale"]) == 8  # one scale per row
+    views = g["options"]["num_copies"]  # 8 viewmaker views, 8 perturbations, 8 expert views
+    with Image.open(run_dir / "eval" / "gallery-default.png") as img:
+        h, w = grid_size(8, 1 + 3 * views, 16, 16, 3, 2, titled=True)
+        assert img.size == (w, h)
+    assert main([str(run_dir), "--what", "gallery", "--gallery-rows", "3", "--name", "g3"]) == 0
+    with Image.open(run_dir / "eval" / "g3.png") as img:
+        assert img.size == grid_size(3, 1 + 3 * views, 16, 16, 3, 2, titled=True)[::-1]
+
+
+def _damage(path: Path, how: str) -> None:
+    data = bytearray(path.read_bytes())
+    if how == "truncated":
+        path.write_bytes(bytes(data[: len(data) // 2]))
+        return
+    for i in range(len(data) // 2, len(data) // 2 + 16):  # in the middle: the weights
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("how", ["truncated", "flipped"])
+def test_damaged_checkpoint_is_a_one_line_error_with_status_2(
+    run_dir: Path, tmp_path: Path, how: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    damaged = tmp_path / "run"
+    damaged.mkdir()
+    (damaged / "last.pt").write_bytes((run_dir / "last.pt").read_bytes())
+    _damage(damaged / "last.pt", how)
+    assert main([str(damaged), "--what", "gallery"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ")
+    assert str(damaged / "last.pt") in err and "start a new run" in err
+    assert not (damaged / "eval").exists()
+
+
+def test_damaged_checkpoint_from_the_command_line(run_dir: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "last.pt").write_bytes((run_dir / "last.pt").read_bytes()[:1000])
+    done = subprocess.run(
+        [sys.executable, "-m", "empirical.diagnostics", str(tmp_path), "--what", "local"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and str(tmp_path / "last.pt") in done.stderr
+    assert "Traceback" not in done.stderr

@@ -12,6 +12,7 @@ from empirical.diagnostics.dropout_rate import untrained_viewmaker
 from empirical.diagnostics.gallery import (
     Gallery,
     draw_gallery,
+    gallery_columns,
     make_gallery,
     perturbation_tiles,
 )
@@ -67,4 +68,30 @@ def test_errors(tiny_test) -> None:
         make_gallery(tiny_test, None, None)
     with pytest.raises(ValueError, match="num_views"):
         make_gallery(tiny_test, IdentityViews(), None, num_views=0)
-    assert isinstance(Gallery(torch.zeros(1), None, None), Gallery)
+
+
+def test_columns_follow_what_the_gallery_holds() -> None:
+    x = torch.zeros(2, 3, 4, 4)
+    assert gallery_columns(Gallery(x, None, torch.zeros(3, 2, 3, 4, 4))) == [
+        "input",
+        "expert 1",
+        "expert 2",
+        "expert 3",
+    ]
+    assert gallery_columns(Gallery(x, torch.zeros(1, 2, 3, 4, 4), None)) == [
+        "input",
+        "vm 1",
+        "delta 1",
+    ]
+
+
+def test_gallery_rows_are_distinct_examples_of_the_dataset(tiny_test) -> None:
+    """Each input row is one example of the suite (its pixels outside the four overlay squares
+    are that example's clean pixels), no example twice; every view keeps the input's size."""
+    g = make_gallery(tiny_test, None, expert_views("image"), 6, 2, seed=3)
+    outside = ~torch.from_numpy(tiny_test.masks.any(axis=0))[0]  # (H, W) never overlaid
+    clean = torch.from_numpy(tiny_test.clean)[:, :, outside]  # (n, 3, P)
+    rows = g.inputs[:, :, outside]  # (6, 3, P)
+    found = [int(torch.nonzero((clean == r).all(dim=(1, 2))).flatten()[0]) for r in rows]
+    assert len(set(found)) == 6
+    assert g.learned is None and g.expert is not None and g.expert.shape == (2, 6, 3, 16, 16)
