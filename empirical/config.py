@@ -18,6 +18,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from empirical import losses as _losses
+from empirical import models as _models
+from empirical import views as _views
+
 JSONScalar = bool | int | float | str
 
 
@@ -140,7 +144,7 @@ class DataConfig(_Section):
     knn_test: int = _spec(512, "kNN monitor: held-out test examples (0 = off)", lo=0, hi=10**6)
 
 
-ENCODERS = ("resnet18", "small_resnet", "convnet", "chen_convnet", "spectrogram")
+ENCODERS = _models.ENCODERS.names()  # the registries are the one list of allowed names
 
 
 @dataclass(frozen=True)
@@ -154,7 +158,7 @@ class ModelConfig(_Section):
     out_dim: int = _spec(128, "projection output dimension", lo=1, hi=65536)
 
 
-VIEWS = ("expert", "oracle", "viewmaker", "foster", "spirograph", "identity")
+VIEWS = _views.VIEWS.names()
 
 
 @dataclass(frozen=True)
@@ -190,7 +194,7 @@ class ViewsConfig(_Section):
             )
 
 
-LOSSES = ("ntxent", "align_lse", "align_swd", "spectral")
+LOSSES = _losses.LOSSES.names()
 
 
 @dataclass(frozen=True)
@@ -200,7 +204,7 @@ class LossConfig(_Section):
     name: str = _spec("ntxent", "loss", choices=LOSSES)
     temperature: float = _spec(0.07, "temperature tau", lo=1e-4, hi=100.0)
     lam: float = _spec(1.0, "generalized loss weight lambda of L_dist", lo=0.0, hi=1e6)
-    prior: str = _spec("normal", "align_swd prior", choices=("normal", "hypersphere", "hypercube"))
+    prior: str = _spec("normal", "align_swd prior", choices=_losses.PRIORS)
 
 
 @dataclass(frozen=True)
@@ -250,6 +254,15 @@ class RunConfig(_Section):
     knn_every: int = _spec(1, "kNN monitor every N epochs (0 = off)", lo=0, hi=100000)
     knn_k: int = _spec(20, "kNN monitor neighbours", lo=1, hi=1000)
     log_every: int = _spec(10, "plain log line every N steps (--quiet)", lo=1, hi=10**9)
+    tensorboard: bool = _spec(
+        False, "TensorBoard event files in RUN_DIR/tb (empirical.tracking; the track extra)"
+    )
+    gallery_every: int = _spec(
+        5,
+        "TensorBoard view gallery every N epochs (0 = none; with run.tensorboard)",
+        lo=0,
+        hi=10**6,
+    )
 
 
 SECTIONS: dict[str, type[_Section]] = {
