@@ -1,0 +1,315 @@
+"""Baselines beside every trained run of a figure: the untrained encoder and raw pixels (issue 10).
+
+* **Untrained encoder.** For each trained :class:`~figures.sweep.RunSpec` the same architecture
+  at its seeded initialisation: ``empirical.parts.build_parts`` with the run's resolved config
+  (``run.seed`` included), which draws exactly the weights the trained run starts from. Its
+  modules are saved as ``last.pt`` in the checkpoint format ``empirical.features.load_run``
+  reads, with a ``summary.json`` saying ``completed`` after 0 steps, in
+  ``ROOT/<figure>/untrained-<name>-<hash>/``; :func:`figures.sweep.run_sweep` then finds it
+  trained and only evaluates it, through the one evaluation path, with the trained runs'
+  evaluations (same probe, layer and data subsets). BatchNorm running statistics stay at their
+  initial values (mean 0, variance 1), as in any freshly built encoder in eval mode. Trained runs
+  whose encoder cannot differ at initialisation (same ``data`` and ``model`` sections, seed and
+  precision: e.g. every p of an oracle sweep) share one untrained twin.
+* **Raw pixels.** The same probe code (``empirical.evaluate.probe_tasks`` over
+  ``empirical.probe``) on the flattened clean inputs the encoder would see (post-view channels
+  such as RandBits' bits appended, as in training), with the same training and test subsets and
+  data reads as the figure's probe evaluation. It does not depend on the run's seed; one record
+  per suite and probe options is cached in ``ROOT/<figure>/pixels-<hash>/eval/NAME.json`` in the
+  record format of ``empirical.evaluate``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from figures.sweep import Evaluation, RunSpec, load_eval
+
+UNTRAINED_PREFIX = "untrained-"
+PIXEL_PREFIX = "pixels-"
+
+
+def resolved_config(spec: RunSpec) -> Any:
+    """The run's resolved :class:`empirical.config.Config` (preset, overrides, seed)."""
+    from empirical import presets
+    from empirical.config import apply_overrides
+
+    return apply_overrides(presets.get(spec.preset), [*spec.overrides, f"run.seed={spec.seed}"])
+
+
+def _hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def init_key(spec: RunSpec) -> str:
+    """8 hex digits over what fixes the encoder at initialisation and the data it is probed on:
+    the ``data`` and ``model`` sections, ``run.seed`` and ``run.precision``."""
+    d = resolved_config(spec).to_dict()
+    return _hash([d["data"], d["model"], d["run"]["seed"], d["run"]["precision"]])
+
+
+def untrained_twins(
+    specs: Sequence[RunSpec], evaluations: Sequence[Evaluation]
+) -> dict[str, RunSpec]:
+    """Trained run name -> its untrained twin (one twin per :func:`init_key`, named after the
+    first trained run that needs it), evaluated with ``evaluations``."""
+    by_key: dict[str, RunSpec] = {}
+    out: dict[str, RunSpec] = {}
+    for spec in specs:
+        if spec.name.startswith(UNTRAINED_PREFIX):
+            raise ValueError(f"run name {spec.name!r} is reserved for untrained twins")
+        key = init_key(spec)
+        if key not in by_key:
+            by_key[key] = RunSpec(
+                spec.figure,
+                UNTRAINED_PREFIX + spec.name,
+                spec.preset,
+                spec.overrides,
+                spec.seed,
+                tuple(evaluations),
+            )
+        out[spec.name] = by_key[key]
+    return out
+
+
+def unique(twins: Mapping[str, RunSpec]) -> list[RunSpec]:
+    """The distinct twins, in first-use order."""
+    seen: dict[str, RunSpec] = {}
+    for t in twins.values():
+        seen.setdefault(t.name, t)
+    return list(seen.values())
+
+
+def _completed(run_dir: Path) -> bool:
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return False
+    return bool(summary.get("status") == "completed" and summary.get("untrained"))
+
+
+def write_untrained(spec: RunSpec, root: Path) -> Path:
+    """Write the untrained run of ``spec`` (``last.pt``, ``config.json``, ``summary.json``)
+    unless it is there already; returns its directory."""
+    import torch
+
+    from empirical.checkpoint import save_checkpoint
+    from empirical.data.subsets import channel_counts
+    from empirical.distributed import DistInfo
+    from empirical.io import atomic_write_json
+    from empirical.parts import build_dataset, build_parts
+
+    run_dir = spec.run_dir(root)
+    if _completed(run_dir):
+        return run_dir
+    cfg = resolved_config(spec)
+    channels = channel_counts(build_dataset(cfg, "train"))
+    # the trained run's parts before its first step (build_parts seeds itself from run.seed)
+    parts = build_parts(cfg, channels.total, channels.views, 1, 1, torch.device("cpu"), DistInfo())
+    models = {k: m.state_dict() for k, m in parts.modules().items()}
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(
+        run_dir / "last.pt", {"config": cfg.to_dict(), "models": models, "untrained": True}
+    )
+    atomic_write_json(run_dir / "config.json", cfg.to_dict())
+    atomic_write_json(
+        run_dir / "summary.json",
+        {
+            "status": "completed",
+            "untrained": True,
+            "message": "seeded initialisation, 0 training steps (figures.baselines)",
+            "epochs_done": 0,
+            "global_step": 0,
+            "steps_total": 0,
+            "train_time_s": 0.0,
+        },
+    )
+    return run_dir
+
+
+# ---------------------------------------------------------------------------------------------
+# raw pixels
+
+
+@dataclass(frozen=True)
+class PixelProbe:
+    """The raw-pixel probe of a suite (``data``: a resolved ``data`` config section) with the
+    options of one probe evaluation."""
+
+    figure: str
+    data: Mapping[str, Any]
+    evaluation: Evaluation
+
+    def __post_init__(self) -> None:
+        if self.evaluation.kind != "probe":
+            raise ValueError(
+                f"raw-pixel baselines need a probe evaluation; got kind {self.evaluation.kind!r}"
+            )
+
+    def options(self) -> Any:
+        """The evaluation's validated ``EvalOptions``."""
+        opts = self.evaluation.build_options()
+        if getattr(opts, "probe_on_views", False):
+            raise ValueError("raw-pixel baselines are probed on clean inputs (probe_on_views)")
+        return opts
+
+    def path(self, root: Path) -> Path:
+        folder = f"{PIXEL_PREFIX}{_hash([dict(self.data), self.options().to_dict()])}"
+        return root / self.figure / folder / "eval" / f"{self.evaluation.name}.json"
+
+    def key(self) -> str:
+        """What the record depends on: data, options and the evaluation code
+        (``empirical.records.code_sha256``)."""
+        from empirical.records import code_sha256
+
+        return hashlib.sha256(
+            json.dumps(
+                [dict(self.data), self.options().to_dict(), code_sha256()], sort_keys=True
+            ).encode()
+        ).hexdigest()
+
+
+def pixel_probe_for(spec: RunSpec, evaluation: Evaluation) -> PixelProbe:
+    return PixelProbe(spec.figure, resolved_config(spec).to_dict()["data"], evaluation)
+
+
+def pixel_subsets(
+    train_size: int, options: Any, n_train_set: int, n_test_set: int
+) -> tuple[Any, Any]:
+    """The training and test indices of ``empirical.evaluate.train_test_indices`` for a run
+    with ``data.train_size = train_size``."""
+    import numpy as np
+
+    from empirical.data.subsets import random_subset
+
+    n_train = options.n_train or train_size
+    return (
+        random_subset(n_train_set, n_train, np.random.default_rng([options.seed, 10])),
+        random_subset(n_test_set, options.n_test, np.random.default_rng([options.seed, 11])),
+    )
+
+
+def pixel_features(dataset: Any, indices: Any, options: Any, stream: int) -> Any:
+    """``Features`` of the flattened clean inputs (post-view channels appended, as the encoder
+    sees them), read like ``empirical.evaluate``'s features (seed ``[options.seed, stream]``)."""
+    import numpy as np
+    import torch
+
+    from empirical.data.base import append_post_view_channels
+    from empirical.features import Features, read_batches
+
+    rng = np.random.default_rng([options.seed, stream])
+    xs: list[torch.Tensor] = []
+    labels: dict[str, list[torch.Tensor]] = {}
+    index: list[torch.Tensor] = []
+    for batch in read_batches(dataset, indices, options.batch_size, rng):
+        xs.append(append_post_view_channels(batch.x, batch).flatten(1).float())  # (B, C*H*W)
+        for name, y in batch.labels.items():
+            labels.setdefault(name, []).append(y)
+        index.append(batch.index)
+    return Features(
+        torch.cat(xs),
+        {k: torch.cat(v) for k, v in labels.items()},
+        torch.cat(index),
+        tuple(dataset.tasks),
+        "pixels",
+        1,
+    )
+
+
+def pixel_record(pixel: PixelProbe, root: Path) -> dict[str, Any]:
+    """The raw-pixel probe record, computed and written atomically unless a record with the
+    same key is there."""
+    path = pixel.path(root)
+    key = pixel.key()
+    if path.exists():
+        cached = dict(json.loads(path.read_text()))
+        if cached.get("key") == key:
+            return cached
+    from empirical.config import from_dict
+    from empirical.evaluate import probe_tasks
+    from empirical.io import atomic_write_json
+    from empirical.parts import build_dataset
+    from empirical.records import code_version
+
+    t0 = time.perf_counter()
+    opts = pixel.options()
+    cfg = from_dict({"data": dict(pixel.data)})
+    train_set, test_set = build_dataset(cfg, "train"), build_dataset(cfg, "test")
+    tr, te = pixel_subsets(cfg.data.train_size, opts, len(train_set), len(test_set))
+    train = pixel_features(train_set, tr, opts, 0)
+    test = pixel_features(test_set, te, opts, 1)
+    metrics = probe_tasks(train, test, opts)
+    record = {
+        "schema": 1,
+        "name": pixel.evaluation.name,
+        "kind": "probe",
+        "baseline": "raw pixels",
+        "config": {"data": dict(pixel.data)},
+        "seed": None,
+        "options": opts.to_dict(),
+        "features": int(train.x.shape[1]),
+        "key": key,
+        "code_version": code_version(),
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "elapsed_s": time.perf_counter() - t0,
+        "metrics": metrics,
+    }
+    atomic_write_json(path, record)
+    return dict(json.loads(path.read_text()))  # as a later call reads it (lists, not tuples)
+
+
+# ---------------------------------------------------------------------------------------------
+# a figure's baselines
+
+
+@dataclass(frozen=True)
+class Baselines:
+    """The baselines of a figure's trained runs (see :func:`prepare`)."""
+
+    root: Path
+    twins: Mapping[str, RunSpec]
+    pixels: Mapping[str, PixelProbe]
+
+    def untrained(self, name: str, evaluation: Evaluation) -> dict[str, Any]:
+        """The untrained twin's record of ``evaluation`` for trained run ``name``."""
+        return load_eval(self.twins[name].run_dir(self.root), evaluation)
+
+    def pixel(self, name: str) -> dict[str, Any]:
+        """The raw-pixel probe record for trained run ``name``."""
+        return pixel_record(self.pixels[name], self.root)
+
+
+def prepare(
+    specs: Sequence[RunSpec],
+    root: Path,
+    evaluations: Sequence[Evaluation],
+    pixel_evaluation: Evaluation | None = None,
+) -> tuple[Baselines, list[RunSpec]]:
+    """Write the untrained twins of ``specs`` (cheap: no training) and return the baselines and
+    the twin specs to add to the figure's sweep (which only evaluates them).
+
+    Args:
+        evaluations: what each twin is evaluated with (a subset of the trained runs' ones).
+        pixel_evaluation: the probe evaluation whose options the raw-pixel probe uses (default:
+            the first ``probe`` among ``evaluations``; none: no pixel baseline).
+    """
+    twins = untrained_twins(specs, evaluations)
+    todo = unique(twins)
+    for t in todo:
+        write_untrained(t, root)
+    if pixel_evaluation is None:
+        pixel_evaluation = next((e for e in evaluations if e.kind == "probe"), None)
+    pixels = (
+        {s.name: pixel_probe_for(s, pixel_evaluation) for s in specs}
+        if pixel_evaluation is not None
+        else {}
+    )
+    return Baselines(root, twins, pixels), todo

@@ -1,0 +1,162 @@
+"""Statistics over seeds for the experiment figures: t-intervals, paired gains, the baseline gate.
+
+Pure functions of numbers (no files, no plotting), so every rule here is tested on hand-made
+values:
+
+* :func:`mean_interval`: the mean of n values and its two-sided ``level`` Student-t interval,
+  ``mean +- t_{(1 + level) / 2, n - 1} * sd / sqrt(n)`` (sample sd, ``ddof = 1``); with fewer
+  than two values there is no interval (``lo = hi = nan``).
+* :func:`paired_interval`: the same over per-seed differences ``a_i - b_i`` (seeds paired by
+  position: run i of ``a`` and of ``b`` share a seed), e.g. a trained run minus the untrained
+  encoder with the same seed (its gain), or one view type minus another.
+* :func:`beats`: the gate. A trained task *beats the untrained encoder* when its gain has an
+  interval (at least two seeds), the interval's lower bound is above 0 and the mean gain is at
+  least :data:`GAIN_MARGIN`. A run set none of whose tasks beats the untrained encoder is not a
+  result (the figures say so instead of comparing conditions, and its claims are not judged).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+LEVEL = 0.95
+GAIN_MARGIN = 0.02  # accuracy (or R^2) points a mean gain must reach to count as learned
+NO_TASK_BEATS = "no task beats the untrained encoder"  # the closed gate's usual reason
+GATE_RULE = (
+    f"a task beats the untrained encoder when the {LEVEL:.0%} t-interval over seeds of its "
+    f"per-seed gain (trained minus untrained, same seed) lies above 0 and the mean gain is at "
+    f"least {GAIN_MARGIN:g}"
+)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A mean over seeds with its t-interval.
+
+    Attributes:
+        mean: the mean of the values.
+        lo, hi: the interval's bounds (``nan`` for fewer than two values or a non-finite value).
+        n: the number of values.
+        sd: their sample standard deviation (``nan`` for fewer than two).
+        level: the interval's coverage.
+    """
+
+    mean: float
+    lo: float
+    hi: float
+    n: int
+    sd: float
+    level: float = LEVEL
+
+    @property
+    def defined(self) -> bool:
+        """Whether there is an interval (two or more finite values)."""
+        return math.isfinite(self.lo) and math.isfinite(self.hi)
+
+    def to_dict(self) -> dict[str, float | int | None]:
+        """JSON-ready (``None`` for an undefined bound)."""
+
+        def num(v: float) -> float | None:
+            return float(v) if math.isfinite(v) else None
+
+        return {
+            "mean": num(self.mean),
+            "lo": num(self.lo),
+            "hi": num(self.hi),
+            "n": self.n,
+            "sd": num(self.sd),
+            "level": self.level,
+        }
+
+    def text(self, digits: int = 3) -> str:
+        """``+0.052 [+0.010, +0.094]`` (or ``+0.052 (1 seed, no interval)``)."""
+        if not self.defined:
+            seeds = f"{self.n} seed" + ("" if self.n == 1 else "s")
+            return f"{self.mean:+.{digits}f} ({seeds}, no interval)"
+        return f"{self.mean:+.{digits}f} [{self.lo:+.{digits}f}, {self.hi:+.{digits}f}]"
+
+
+def t_quantile(q: float, df: int) -> float:
+    """The q-quantile of Student's t with ``df`` degrees of freedom."""
+    from scipy.stats import t
+
+    if df < 1:
+        raise ValueError(f"df must be >= 1; got {df}")
+    if not 0.0 < q < 1.0:
+        raise ValueError(f"q must lie in (0, 1); got {q}")
+    return float(t.ppf(q, df))
+
+
+def mean_interval(values: Sequence[float] | np.ndarray, level: float = LEVEL) -> Interval:
+    """Mean of ``values`` (one per seed) and its two-sided ``level`` t-interval.
+
+    Raises:
+        ValueError: no values, or ``level`` outside (0, 1).
+    """
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must lie in (0, 1); got {level}")
+    v = np.asarray(values, dtype=float).reshape(-1)
+    n = int(v.size)
+    if n == 0:
+        raise ValueError("mean_interval needs at least one value")
+    mean = float(v.mean())
+    if n < 2 or not np.all(np.isfinite(v)):
+        return Interval(mean, math.nan, math.nan, n, math.nan, level)
+    sd = float(v.std(ddof=1))
+    half = t_quantile(0.5 + level / 2.0, n - 1) * sd / math.sqrt(n)
+    return Interval(mean, mean - half, mean + half, n, sd, level)
+
+
+def paired_interval(
+    a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, level: float = LEVEL
+) -> Interval:
+    """Interval of the mean per-seed difference ``a_i - b_i`` (seeds paired by position).
+
+    Raises:
+        ValueError: ``a`` and ``b`` differ in length.
+    """
+    x, y = np.asarray(a, dtype=float).reshape(-1), np.asarray(b, dtype=float).reshape(-1)
+    if x.shape != y.shape:
+        raise ValueError(f"paired values need equal lengths; got {x.size} and {y.size}")
+    return mean_interval(x - y, level)
+
+
+def beats(gain: Interval, margin: float = GAIN_MARGIN) -> bool:
+    """The gate's rule for one task: an interval exists, its lower bound is above 0 and the
+    mean gain is at least ``margin``."""
+    return gain.defined and gain.lo > 0.0 and gain.mean >= margin
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Whether a run set is a result: ``open`` when at least one of its (condition, task)
+    gains beats the untrained encoder (:func:`beats`); ``beaten`` names those that do."""
+
+    open: bool
+    beaten: tuple[str, ...]
+    checked: int
+    reason: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "open": self.open,
+            "beaten": list(self.beaten),
+            "checked": self.checked,
+            "reason": self.reason,
+        }
+
+
+def gate(gains: dict[str, Interval], margin: float = GAIN_MARGIN) -> Gate:
+    """The gate over named gains (e.g. ``"p=0 digit"``); closed when none beats the untrained
+    encoder, with a reason in words."""
+    beaten = tuple(k for k, g in gains.items() if beats(g, margin))
+    if beaten:
+        return Gate(True, beaten, len(gains), f"{len(beaten)} of {len(gains)} beat it")
+    if gains and not any(g.defined for g in gains.values()):
+        n = max(g.n for g in gains.values())
+        return Gate(False, (), len(gains), f"{n} seed(s): no interval over seeds")
+    return Gate(False, (), len(gains), NO_TASK_BEATS)

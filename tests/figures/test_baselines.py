@@ -1,0 +1,112 @@
+"""figures.baselines: the untrained twin is the trained run's initialisation, twins are shared
+exactly where the initial encoder cannot differ, and the raw-pixel probe reads the evaluation's
+subsets and is cached by key."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from figures import baselines
+from figures import experiment_figures as ef
+from figures.sweep import Evaluation, RunSpec
+
+TINY = (
+    "data.train_size=64",
+    "optim.epochs=1",
+    "optim.max_steps=1",
+    "optim.batch_size=32",
+    "run.knn_every=0",
+    "run.threads=1",
+)
+PROBE = Evaluation("fig-probe", "probe", {"n_train": 64, "n_test": 48, "max_iter": 5})
+
+
+def _params(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Learnable tensors only (BatchNorm running statistics move in a training step even at
+    learning rate 0)."""
+    skip = ("running_mean", "running_var", "num_batches_tracked")
+    return {k: v for k, v in state.items() if not k.endswith(skip)}
+
+
+def test_twins_are_shared_only_where_the_initial_encoder_is_the_same() -> None:
+    oracle = ef.oracle_specs(ef.oracle_config())  # 5 p x 2 seeds: p changes only the views
+    twins = baselines.untrained_twins(oracle, (PROBE,))
+    assert [t.name for t in baselines.unique(twins)] == ["untrained-p0-s0", "untrained-p0-s1"]
+    assert twins["p0.75-s1"].name == "untrained-p0-s1" and twins["p0.75-s1"].seed == 1
+    rb = ef.randbits_specs(ef.randbits_config())  # k changes the input channels
+    assert len(baselines.unique(baselines.untrained_twins(rb, (PROBE,)))) == 5 * 2
+    with pytest.raises(ValueError, match="reserved"):
+        baselines.untrained_twins([RunSpec("f", "untrained-x", "randbits-k0-t0.1-cpu")], ())
+
+
+@pytest.mark.slow
+def test_untrained_twin_holds_the_trained_runs_initial_weights(tmp_path: Path) -> None:
+    """A run trained one step at learning rate 0 still holds its initial weights: the twin of
+    the same seed equals them; the twin of another seed does not."""
+    from empirical.checkpoint import load_checkpoint
+    from empirical.train import train
+
+    spec = RunSpec("fig", "k5", "randbits-k5-t0.1-cpu", (*TINY, "optim.lr=0"), 3)
+    train(baselines.resolved_config(spec), tmp_path / "trained", quiet=True)
+    trained = load_checkpoint(tmp_path / "trained" / "last.pt")["models"]
+    (twin,) = baselines.unique(baselines.untrained_twins([spec], (PROBE,)))
+    run_dir = baselines.write_untrained(twin, tmp_path)
+    models = load_checkpoint(run_dir / "last.pt")["models"]
+    assert set(models) == {"encoder", "head"}
+    for module in ("encoder", "head"):
+        a, b = _params(trained[module]), _params(models[module])
+        assert a and a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["global_step"] == 0
+    other = RunSpec("fig", "k5b", "randbits-k5-t0.1-cpu", (*TINY, "optim.lr=0"), 4)
+    (twin4,) = baselines.unique(baselines.untrained_twins([other], (PROBE,)))
+    enc4 = load_checkpoint(baselines.write_untrained(twin4, tmp_path) / "last.pt")["models"]
+    conv = next(k for k, v in models["encoder"].items() if v.dim() == 4)
+    assert not torch.equal(enc4["encoder"][conv], models["encoder"][conv])
+
+
+@pytest.mark.slow
+def test_pixel_probe_reads_the_evaluations_subsets_and_is_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import empirical.evaluate as evaluate
+    from empirical.runs import load_run
+
+    spec = RunSpec("fig", "k5", "randbits-k5-t0.1-cpu", TINY, 0, (PROBE,))
+    base, twins = baselines.prepare([spec], tmp_path, (PROBE,))
+    run = load_run(twins[0].run_dir(tmp_path))
+    opts = PROBE.build_options()
+    train_set, test_set = run.dataset("train"), run.dataset("test")
+    tr, te = baselines.pixel_subsets(
+        run.config.data.train_size, opts, len(train_set), len(test_set)
+    )
+    ref_tr, ref_te = evaluate.train_test_indices(run, opts, train_set, test_set)
+    assert tr.tolist() == ref_tr.tolist() and te.tolist() == ref_te.tolist()
+    rec = base.pixel("k5")
+    x = train_set.batch(tr[:1], np.random.default_rng(0)).x
+    assert rec["features"] == (x.shape[1] + 5) * x.shape[2] * x.shape[3]  # + 5 bit planes
+    assert set(rec["metrics"]) == {t.name for t in train_set.tasks}
+    assert rec["metrics"]["digit"]["n"] == 48 and rec["metrics"]["digit"]["n_train"] == 64
+
+    def fail(*a: object, **k: object) -> None:
+        raise AssertionError("recomputed a cached raw-pixel probe")
+
+    monkeypatch.setattr(evaluate, "probe_tasks", fail)
+    assert base.pixel("k5") == rec
+    path = base.pixels["k5"].path(tmp_path)
+    path.write_text(json.dumps({**rec, "key": "stale"}))
+    with pytest.raises(AssertionError, match="recomputed"):
+        base.pixel("k5")
+
+
+def test_a_missing_twin_record_names_the_file(tmp_path: Path) -> None:
+    spec = RunSpec("fig", "k0", "randbits-k0-t0.1-cpu", TINY, 0, (PROBE,))
+    twins = baselines.untrained_twins([spec], (PROBE,))
+    base = baselines.Baselines(tmp_path, twins, {})
+    with pytest.raises(FileNotFoundError, match=r"untrained-k0-.*fig-probe\.json"):
+        base.untrained("k0", PROBE)
