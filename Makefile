@@ -4,10 +4,10 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= dev,data,audio
+EXTRAS ?= dev,data,audio,track,notebooks
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint typecheck pytest figures bench clean data-deps
+.PHONY: venv test lint typecheck pytest figures bench clean data-deps notebooks lab
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,19 @@ figures: $(STAMP) data-deps
 
 bench: $(STAMP) data-deps
 	$(PY) -m benchmarks
+
+# The teaching notebooks: write examples/notebooks/NAME.ipynb from NAME.py (a jupytext pair:
+# whichever of the two was edited last wins, so edits made in Jupyter flow back to the .py).
+NOTEBOOKS := $(wildcard examples/notebooks/*.py)
+notebooks: $(STAMP) data-deps
+	$(VENV)/bin/jupytext --sync $(NOTEBOOKS)
+	@echo "Open them with:  make lab    (installs JupyterLab into $(VENV) and starts it there)"
+	@echo "or:              $(VENV)/bin/jupyter lab examples/notebooks    (JupyterLab installed)"
+
+# JupyterLab in the project's environment (the `lab` extra), opened on the notebooks.
+lab: notebooks
+	test -x $(VENV)/bin/jupyter-lab || $(PY) -m pip install -q -e ".[lab]"
+	$(VENV)/bin/jupyter lab examples/notebooks
 
 clean:
 	rm -rf $(VENV) results figures/out .pytest_cache .mypy_cache .ruff_cache
