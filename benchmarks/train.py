@@ -17,6 +17,15 @@ default preset) in subprocesses, in full, and reports:
   assembly ``to_device``; batch size and thread count of the preset run) divided by the training
   steps per second of that preset's run above (its step times include reading its batches).
   Target: at least 5. ``data_batches_per_s`` and ``train_steps_per_s`` are the two rates.
+- ``train_step_overhead_expert`` (issue 9): the share of a production training step
+  (``empirical.step.train_step`` on ``expert-digits-cpu``'s first batch, in process) spent beyond
+  the encoder's and head's own forward and backward: ``1 - t_encoder / t_step``, where
+  ``t_encoder`` is the forward of encoder + head on the step's two views (concatenated, in the
+  step's memory format) and a backward from a fixed output gradient. The rest is the views, the
+  loss, zeroing, the optimiser and the schedule. Target: at most 0.25. Median of interleaved
+  repetitions, with the training runs' thread count (``train_threads``) and, as ``..._1thread``,
+  with one thread; ``train_step_s_expert``, ``train_step_encoder_s_expert`` and
+  ``train_step_views_s_expert`` (the views alone) are reported beside it.
 """
 
 from __future__ import annotations
@@ -149,15 +158,49 @@ def data_batches_per_s(preset: str, batches: int = 30) -> float:
     return batches / (time.perf_counter() - t)
 
 
+def step_overhead(preset: str = "expert-digits-cpu", repeats: int = 7) -> dict[str, float]:
+    """Median seconds of ``train_step``, of encoder + head forward and backward alone on the same
+    views, and of the views alone (interleaved, current torch threads); see the module docstring."""
+    from benchmarks.viewmaker import interleaved_medians, preset_step
+
+    cfg, batch, parts, step = preset_step(preset)
+    views = parts.views
+    generator = torch.Generator().manual_seed(cfg.run.seed)
+    pair = views(batch, generator)
+    x = torch.cat([pair.v1, pair.v2])  # (2n, C, H, W), as the step feeds the encoder
+    if cfg.run.channels_last and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        grad_z = torch.randn_like(parts.head(parts.encoder(x)))  # (2n, d)
+
+    def encoder_only() -> None:
+        parts.optimizer.zero_grad(set_to_none=True)
+        parts.head(parts.encoder(x)).backward(grad_z)
+
+    t = interleaved_medians(
+        {"step": step, "encoder": encoder_only, "views": lambda: views(batch, generator)},
+        repeats,
+    )
+    return {
+        "train_step_s_expert": round(t["step"], 4),
+        "train_step_encoder_s_expert": round(t["encoder"], 4),
+        "train_step_views_s_expert": round(t["views"], 4),
+        "train_step_overhead_expert": round(1.0 - t["encoder"] / t["step"], 3),
+    }
+
+
 def run() -> dict[str, float | int | str]:
     threads, previous = bench_threads(), torch.get_num_threads()
     torch.set_num_threads(threads)  # the matmul reference runs with the training runs' threads
     try:
         matmul = matmul_flops_per_s()
         data_rate = data_batches_per_s("viewmaker-digits-cpu")
+        overhead = step_overhead()  # with the training runs' threads
+        torch.set_num_threads(1)  # and with one (less sensitive to other load on the machine)
+        overhead.update({f"{k}_1thread": v for k, v in step_overhead().items()})
     finally:
         torch.set_num_threads(previous)
-    out: dict[str, float | int | str] = {"train_matmul_gflops": round(matmul / 1e9, 2)}
+    out: dict[str, float | int | str] = {"train_matmul_gflops": round(matmul / 1e9, 2), **overhead}
     with tempfile.TemporaryDirectory() as tmp:
         expert = pretrain("expert-digits-cpu", Path(tmp) / "expert", threads)
         viewmaker = pretrain("viewmaker-digits-cpu", Path(tmp) / "viewmaker", threads)
