@@ -249,7 +249,9 @@ class RunConfig(_Section):
     threads: int = _spec(0, "torch CPU threads (0 = torch's default)", lo=0, hi=1024)
     deterministic: bool = _spec(True, "torch.use_deterministic_algorithms (warn only)")
     channels_last: bool = _spec(
-        True, "encoder weights and step inputs in torch.channels_last (faster convs on the CPU)"
+        False,
+        "encoder weights and step inputs in torch.channels_last (CUDA only: refused on the CPU, "
+        "where torch's oneDNN kernels give wrong gradients for some convs; see README)",
     )
     knn_every: int = _spec(1, "kNN monitor every N epochs (0 = off)", lo=0, hi=100000)
     knn_k: int = _spec(20, "kNN monitor neighbours", lo=1, hi=1000)

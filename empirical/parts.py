@@ -183,6 +183,28 @@ def build_views(cfg: Config, in_channels: int) -> Callable[[Batch, torch.Generat
     return build(v.name)
 
 
+def check_channels_last(device: torch.device) -> None:
+    """``run.channels_last`` is allowed on CUDA only.
+
+    Measured with torch 2.13's CPU build (oneDNN 3.12): in channels_last, a 1x1 convolution of
+    stride 2 with fewer input channels than the kernel's channel block (IC < 8 with the AVX2
+    kernels, ``ONEDNN_MAX_CPU_ISA=AVX2``) computes weight gradients off by 10-95% with two
+    threads and corrupts the heap (abort, segfault) with one; the ResNets' strided shortcuts hit
+    it at ``model.width`` < 8. With the AVX-512 kernels the same scan found no wrong case. The
+    CPU speed-up of channels_last was about 15% (width 16, one thread), so the CPU path stays in
+    the contiguous format on every ISA rather than trusting a per-shape list.
+
+    Raises:
+        ConfigError: ``run.channels_last`` on a device other than CUDA.
+    """
+    if device.type != "cuda":
+        raise ConfigError(
+            "run.channels_last",
+            f"true is allowed on CUDA only (device {device.type}): torch's oneDNN CPU kernels "
+            "compute wrong gradients for strided 1x1 convs in channels_last; use false",
+        )
+
+
 def to_device(batch: Batch, device: torch.device, dtype: torch.dtype) -> Batch:
     """``batch`` on ``device`` with its floating-point inputs (x, x_clean, bits) in ``dtype``."""
     batch = batch.to(device)
@@ -265,6 +287,7 @@ def build_parts(
     dtype = resolve_dtype(cfg.run.precision)
     encoder.to(device, dtype)
     if cfg.run.channels_last:
+        check_channels_last(device)
         # 4-D (conv) weights only; torch's stubs lack the memory_format overload of Module.to
         encoder.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     head.to(device, dtype)

@@ -76,7 +76,10 @@ EXIT_OK, EXIT_CONFIG, EXIT_NONFINITE = 0, 2, 3
 
 
 class StopFlag:
-    """Records SIGINT/SIGTERM; the loop checks it at step boundaries."""
+    """Records SIGINT, SIGTERM and SIGUSR2 (the signal Slurm sends before preempting or timing
+    out a job); the loop checks it at step boundaries, saves ``last.pt`` and stops."""
+
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2)
 
     def __init__(self) -> None:
         self.signum = 0
@@ -86,7 +89,7 @@ class StopFlag:
 
     @contextmanager
     def installed(self) -> Iterator[StopFlag]:
-        old = {s: signal.signal(s, self) for s in (signal.SIGINT, signal.SIGTERM)}
+        old = {s: signal.signal(s, self) for s in self.signals}
         try:
             yield self
         finally:
