@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +23,7 @@ from empirical.config import (
     apply_overrides,
     from_dict,
 )
+from empirical.data.base import Batch
 from empirical.train import EXIT_CONFIG, main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -177,7 +179,7 @@ def test_list_shows_every_preset_one_line_each(capsys: pytest.CaptureFixture[str
 def test_every_preset_is_a_valid_config_and_scales_differ() -> None:
     for name, preset in presets.PRESETS.items():
         cfg = preset.config()
-        assert isinstance(cfg, Config)
+        assert from_dict(cfg.to_dict()) == cfg  # a valid config survives its own round trip
         assert name.endswith(("-cpu", "-paper"))
     paper = presets.get("viewmaker-digits-paper")
     assert paper.model.encoder == "resnet18"
@@ -241,7 +243,10 @@ def test_every_accepted_jitter_builds_expert_views(value: float) -> None:
     from empirical.train import build_views
 
     if value < 1.0:
-        assert build_views(apply_overrides(Config(), [f"views.jitter={value!r}"]), 3) is not None
+        views = build_views(apply_overrides(Config(), [f"views.jitter={value!r}"]), 3)
+        x = torch.rand(4, 3, 16, 16)
+        pair = views(Batch(x=x, labels={}, index=torch.arange(4)), torch.Generator().manual_seed(0))
+        assert pair.v1.shape == x.shape and torch.isfinite(pair.v1).all()
     else:
         with pytest.raises(ConfigError, match=r"views\.jitter: expected float in \[0, 1\)"):
             apply_overrides(Config(), [f"views.jitter={value!r}"])

@@ -102,6 +102,7 @@ def test_rotation_is_read_only_and_orthogonal() -> None:
     np.testing.assert_allclose(rot @ rot.T, np.eye(5), atol=1e-12)
     model = LinearModel(groups=(FeatureGroup(dim=5, strength=1.0),), rotation=rot)
     assert model.rotation is not None
+    np.testing.assert_array_equal(model.rotation, rot)  # stored as given
     with pytest.raises(ValueError):
         model.rotation[0, 0] = 2.0
     with pytest.raises(ValueError, match=r"^d must be"):
