@@ -100,7 +100,8 @@ def test_stop_children_stops_only_stoppable_children() -> None:
     runner.start()
     try:
         deadline = time.monotonic() + 30
-        while not set(child_pids(os.getpid())) - before:
+        # run_stoppable registers the child only after Popen returns: wait for both
+        while not set(child_pids(os.getpid())) - before or not executors._STOPPABLE:
             assert time.monotonic() < deadline, "the stoppable child did not start"
             time.sleep(0.01)
         (stopped,) = stop_children(timeout_s=30)
