@@ -15,8 +15,8 @@ from typing import BinaryIO
 
 from empirical.io import atomic_write, atomic_write_json
 from empirical.registry import Registry
-from figures import experiment_figures as ef
 from figures import theory_figures as tf
+from figures.experiments import foster, multitask, oracle, randbits
 from figures.spec import Config, FigureSpec, Results
 
 RESULTS_DIR = Path("results") / "figures"
@@ -28,10 +28,10 @@ for _spec in (
     tf.THEORY_VS_P,
     tf.THEORY_DYNAMICS,
     tf.THEORY_INFONCE,
-    ef.EXP_ORACLE_DROPOUT,
-    ef.EXP_VIEWS_MULTITASK,
-    ef.EXP_RANDBITS,
-    ef.EXP_FOSTER,
+    oracle.EXP_ORACLE_DROPOUT,
+    multitask.EXP_VIEWS_MULTITASK,
+    randbits.EXP_RANDBITS,
+    foster.EXP_FOSTER,
 ):
     FIGURES.register(_spec.name, _spec, description=_spec.description)
 

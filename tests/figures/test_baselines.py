@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from figures import baselines
-from figures import experiment_figures as ef
+from figures.experiments import oracle, randbits
 from figures.sweep import Evaluation, RunSpec
 
 TINY = (
@@ -34,11 +34,11 @@ def _params(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def test_twins_are_shared_only_where_the_initial_encoder_is_the_same() -> None:
-    oracle = ef.oracle_specs(ef.oracle_config())  # 5 p x 2 seeds: p changes only the views
-    twins = baselines.untrained_twins(oracle, (PROBE,))
+    specs = oracle.oracle_specs(oracle.oracle_config())  # 5 p x 2 seeds: p changes only the views
+    twins = baselines.untrained_twins(specs, (PROBE,))
     assert [t.name for t in baselines.unique(twins)] == ["untrained-p0-s0", "untrained-p0-s1"]
     assert twins["p0.75-s1"].name == "untrained-p0-s1" and twins["p0.75-s1"].seed == 1
-    rb = ef.randbits_specs(ef.randbits_config())  # k changes the input channels
+    rb = randbits.randbits_specs(randbits.randbits_config())  # k changes the input channels
     assert len(baselines.unique(baselines.untrained_twins(rb, (PROBE,)))) == 5 * 2
     with pytest.raises(ValueError, match="reserved"):
         baselines.untrained_twins([RunSpec("f", "untrained-x", "randbits-k0-t0.1-cpu")], ())

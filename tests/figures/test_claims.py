@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from figures import claims
-from figures import experiment_figures as ef
 from figures.__main__ import main
+from figures.experiments import randbits
 from figures.stats import Interval, mean_interval
 
 
@@ -135,7 +135,7 @@ def test_claim_ids_without_spaces() -> None:
 
 def _randbits_results(gain: float) -> dict[str, object]:
     """Hand-made RandBits results: digit accuracy falls with k; trained = untrained + gain."""
-    cfg = ef.randbits_config()
+    cfg = randbits.randbits_config()
     nb, nt, ns = len(cfg["bits"]), len(cfg["taus"]), 3
     rng = np.random.default_rng(0)
     unt = 0.5 + 0.01 * rng.standard_normal((nb, 1, ns)) * np.ones((nb, nt, ns))
@@ -164,7 +164,7 @@ def _write_results(results_dir: Path, name: str, config: dict, results: dict) ->
 
 
 def test_collect_reads_cached_results_and_names_what_is_missing(tmp_path: Path) -> None:
-    _write_results(tmp_path, "exp_randbits", ef.randbits_config(), _randbits_results(0.3))
+    _write_results(tmp_path, "exp_randbits", randbits.randbits_config(), _randbits_results(0.3))
     found, skipped = claims.collect(tmp_path)
     ids = {c.id: c for c in found}
     assert ids["chen2021.randbits.bits-suppress-digit"].verdict == claims.HOLDS
@@ -172,7 +172,10 @@ def test_collect_reads_cached_results_and_names_what_is_missing(tmp_path: Path) 
     assert str(tmp_path / "exp_foster.json") in skipped["exp_foster"]
     # results of another config than the figure's current one are left out, named
     _write_results(
-        tmp_path, "exp_randbits", {**ef.randbits_config(), "seeds": [9]}, _randbits_results(0.3)
+        tmp_path,
+        "exp_randbits",
+        {**randbits.randbits_config(), "seeds": [9]},
+        _randbits_results(0.3),
     )
     found, skipped = claims.collect(tmp_path, ["exp_randbits"])
     assert found == [] and "another config" in skipped["exp_randbits"]
@@ -187,7 +190,7 @@ def test_cli_writes_claims_and_prints_the_readme_section(
     _write_results(
         tmp_path / "results" / "figures",
         "exp_randbits",
-        ef.randbits_config(),
+        randbits.randbits_config(),
         _randbits_results(0.0),  # trained = untrained: not a result
     )
     assert main(["claims", "--readme"]) == 0
@@ -211,7 +214,7 @@ def test_drawing_figures_rewrites_the_claims(
     _write_results(
         tmp_path / "results" / "figures",
         "exp_randbits",
-        ef.randbits_config(),
+        randbits.randbits_config(),
         _randbits_results(0.3),
     )
     assert main(["theory_phase"]) == 0 and not (tmp_path / "results" / "claims.json").exists()

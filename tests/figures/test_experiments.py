@@ -1,4 +1,4 @@
-"""figures.experiment_figures: plots of hand-made results (no training), their baselines, gains
+"""figures.experiments: plots of hand-made results (no training), their baselines, gains
 and gate, the claims each figure contributes, the theory pieces, the run lists of each figure,
 and one micro end-to-end compute of the cheapest figure (RandBits)."""
 
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from figures import claims
-from figures import experiment_figures as ef
+from figures.experiments import common, foster, multitask, oracle, randbits
 from figures.registry import FIGURES, make_figure
 
 matplotlib.use("Agg")
@@ -52,38 +52,38 @@ def test_every_experiment_figure_is_registered_with_claims() -> None:
 def test_linear_probe_vs_p_end_points() -> None:
     """p = 0: the optimum keeps only the strong group (weak task at chance); p = 1: the strong
     group carries nothing shared (strong task at chance, weak task learned)."""
-    acc = np.asarray(ef.linear_probe_vs_p(ef._theory_defaults(), [0.0, 1.0]))
+    acc = np.asarray(common.linear_probe_vs_p(common._theory_defaults(), [0.0, 1.0]))
     assert acc[0, 0] > 0.9 and acc[0, 1] == pytest.approx(0.5, abs=1e-6)
     assert acc[1, 0] == pytest.approx(0.5, abs=1e-6) and acc[1, 1] > 0.9
 
 
 def test_temperature_trend_exact() -> None:
     acc = np.array([[[0.9], [0.9]], [[0.6], [0.4]], [[0.5], [0.1]]])  # (bits, taus, seeds)
-    assert ef.temperature_trend(acc) == pytest.approx(((0.6 - 0.4) + (0.5 - 0.1)) / 2)
-    assert ef.temperature_trend(acc[:, ::-1]) == pytest.approx(-0.3)
+    assert randbits.temperature_trend(acc) == pytest.approx(((0.6 - 0.4) + (0.5 - 0.1)) / 2)
+    assert randbits.temperature_trend(acc[:, ::-1]) == pytest.approx(-0.3)
 
 
 def test_gains_pair_seeds_by_position() -> None:
     trained = [[0.8, 0.9, 1.0], [0.5, 0.5, 0.5]]
     untrained = [[0.7, 0.7, 0.7], [0.6, 0.4, 0.5]]
-    g = ef.gains(trained, untrained)
+    g = common.gains(trained, untrained)
     assert [x.mean for x in g] == [pytest.approx(0.2), pytest.approx(0.0)]
     assert g[0].sd == pytest.approx(0.1) and g[1].sd == pytest.approx(0.1)
     with pytest.raises(ValueError, match="shape"):
-        ef.gains(trained, untrained[:1])
+        common.gains(trained, untrained[:1])
 
 
 def test_run_lists() -> None:
-    oracle = ef.oracle_specs(ef.oracle_config())
-    assert len(oracle) == 5 * 2 and len({s.run_id for s in oracle}) == 10
-    assert "views.p=0.75" in oracle[6].overrides and oracle[6].seed == 0
-    multi = ef.multitask_specs(ef.multitask_config())
+    oracle_runs = oracle.oracle_specs(oracle.oracle_config())
+    assert len(oracle_runs) == 5 * 2 and len({s.run_id for s in oracle_runs}) == 10
+    assert "views.p=0.75" in oracle_runs[6].overrides and oracle_runs[6].seed == 0
+    multi = multitask.multitask_specs(multitask.multitask_config())
     assert len(multi) == 3 * 3 * 2
     with_rate = [s.name for s in multi if any(e.kind == "dropout-rate" for e in s.evaluations)]
     assert with_rate == ["viewmaker-digits-s0", "viewmaker-shapes-s0", "viewmaker-letters-s0"]
-    assert len(ef.randbits_specs(ef.randbits_config())) == 5 * 3 * 2
-    foster = ef.foster_specs(ef.foster_config())
-    assert [s.preset for s in foster] == ["spirograph-cpu"] * 2 + ["spirograph-gp-cpu"] * 2
+    assert len(randbits.randbits_specs(randbits.randbits_config())) == 5 * 3 * 2
+    foster_runs = foster.foster_specs(foster.foster_config())
+    assert [s.preset for s in foster_runs] == ["spirograph-cpu"] * 2 + ["spirograph-gp-cpu"] * 2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -93,7 +93,7 @@ def test_run_lists() -> None:
 def _oracle_results(learned: bool) -> dict[str, Any]:
     """The digit falls and the background rises with p, above the untrained encoder when
     ``learned``; else the trained runs equal their untrained twins."""
-    cfg = ef.oracle_config()
+    cfg = oracle.oracle_config()
     n = len(cfg["ps"])
     rng = np.random.default_rng(0)
     unt = {"digit": _noisy(rng, (n, 3), 0.7), "background": _noisy(rng, (n, 3), 0.6)}
@@ -116,9 +116,9 @@ def _oracle_results(learned: bool) -> dict[str, Any]:
 
 
 def test_plot_oracle_draws_runs_baselines_and_gains() -> None:
-    cfg = ef.oracle_config()
+    cfg = oracle.oracle_config()
     res = _oracle_results(learned=True)
-    fig = ef.plot_oracle(res, cfg)
+    fig = oracle.plot_oracle(res, cfg)
     theory_ax, deep_ax, gain_ax = fig.axes[:3]
     ys = _errorbar_y(deep_ax)
     np.testing.assert_allclose(ys[0], np.mean(res["accuracy"]["digit"], 1))
@@ -136,14 +136,14 @@ def test_plot_oracle_draws_runs_baselines_and_gains() -> None:
 
 
 def test_plot_oracle_says_when_nothing_beats_the_untrained_encoder() -> None:
-    fig = ef.plot_oracle(_oracle_results(learned=False), ef.oracle_config())
+    fig = oracle.plot_oracle(_oracle_results(learned=False), oracle.oracle_config())
     (text,) = _gate_texts(fig)
     assert text == "no task beats the untrained encoder:\nvalues of p not compared"
 
 
 def test_claims_oracle_verdicts() -> None:
-    cfg = ef.oracle_config()
-    found = {c.id: c for c in ef.claims_oracle(_oracle_results(learned=True), cfg)}
+    cfg = oracle.oracle_config()
+    found = {c.id: c for c in oracle.claims_oracle(_oracle_results(learned=True), cfg)}
     rise = found["tamkin2023.oracle.background-rises-with-p"]
     fall = found["tamkin2023.oracle.digit-falls-with-p"]
     assert rise.verdict == claims.HOLDS and rise.measured.mean == pytest.approx(0.2, abs=0.02)
@@ -151,7 +151,7 @@ def test_claims_oracle_verdicts() -> None:
         "value": pytest.approx(-0.4),
         "text": "linear model's optimal encoder, probe accuracy of the strong group (sign task)",
     }
-    gated = ef.claims_oracle(_oracle_results(learned=False), cfg)
+    gated = oracle.claims_oracle(_oracle_results(learned=False), cfg)
     assert {c.verdict for c in gated} == {claims.NOT_A_RESULT}
 
 
@@ -161,7 +161,7 @@ def test_claims_oracle_verdicts() -> None:
 
 def _multitask_results() -> dict[str, Any]:
     """Digits and shapes learn (gain 0.05 per view rank + 0.05); letters do not."""
-    cfg = ef.multitask_config()
+    cfg = multitask.multitask_config()
     rng = np.random.default_rng(1)
     acc: dict[str, Any] = {}
     unt: dict[str, Any] = {}
@@ -198,17 +198,19 @@ def _multitask_results() -> dict[str, Any]:
 
 
 def test_plot_multitask_baselines_gains_and_gate_per_suite() -> None:
-    cfg = ef.multitask_config()
+    cfg = multitask.multitask_config()
     res = _multitask_results()
-    fig = ef.plot_multitask(res, cfg)
+    fig = multitask.plot_multitask(res, cfg)
     assert len(fig.axes) == 2 * (1 + 3 + 1)
     top = fig.axes[1]  # digits
     bars = [p.get_height() for p in top.patches]
     expected = [
-        np.mean(res["accuracy"]["digits"][v][t]) for t in ef.MULTI_TASKS for v in cfg["views"]
+        np.mean(res["accuracy"]["digits"][v][t])
+        for t in multitask.MULTI_TASKS
+        for v in cfg["views"]
     ]
     np.testing.assert_allclose(bars, expected)
-    for task in ef.MULTI_TASKS:
+    for task in multitask.MULTI_TASKS:
         unt = [np.mean(res["untrained"]["digits"][v][task]) for v in cfg["views"]]
         np.testing.assert_allclose(_line(top, f"untrained:{task}"), np.repeat(unt, 2))
         px = [res["pixels"]["digits"][v][task] for v in cfg["views"]]
@@ -228,7 +230,7 @@ def test_plot_multitask_baselines_gains_and_gate_per_suite() -> None:
         "no task beats the untrained encoder:\nview types not compared"
     ]
     assert len(_gate_texts(fig)) == 1
-    without_rates = ef.plot_multitask({**res, "dropout_rate": {}}, cfg)
+    without_rates = multitask.plot_multitask({**res, "dropout_rate": {}}, cfg)
     assert len(without_rates.axes) == 2 * 4
 
 
@@ -237,13 +239,20 @@ def test_view_ps_skip_unmeasured_rates() -> None:
         return {"viewmaker (trained)": {"overlay": v, "background": 0.1}}
 
     rates = {"digits": rate(0.2), "shapes": rate(float("nan")), "letters": rate(0.4)}
-    assert ef.view_ps(rates) == {"expert": 0.0, "oracle": 0.5, "viewmaker": pytest.approx(0.3)}
-    assert ef.view_ps({"digits": rate(float("nan"))})["viewmaker"] == 0.0
-    assert ef.view_ps({"digits": rate(1.7)})["viewmaker"] == 1.0
+    assert multitask.view_ps(rates) == {
+        "expert": 0.0,
+        "oracle": 0.5,
+        "viewmaker": pytest.approx(0.3),
+    }
+    assert multitask.view_ps({"digits": rate(float("nan"))})["viewmaker"] == 0.0
+    assert multitask.view_ps({"digits": rate(1.7)})["viewmaker"] == 1.0
 
 
 def test_claims_multitask_per_suite() -> None:
-    found = {c.id: c for c in ef.claims_multitask(_multitask_results(), ef.multitask_config())}
+    found = {
+        c.id: c
+        for c in multitask.claims_multitask(_multitask_results(), multitask.multitask_config())
+    }
     assert len(found) == 6
     assert found["tamkin2023.views.digits.viewmaker-beats-expert"].verdict == claims.HOLDS
     assert found["tamkin2023.views.shapes.oracle-beats-expert"].verdict == claims.HOLDS
@@ -258,7 +267,7 @@ def test_claims_multitask_per_suite() -> None:
 
 def _randbits_results(gain: float) -> dict[str, Any]:
     """Digit accuracy falls with k from untrained + ``gain``; a lower temperature loses less."""
-    cfg = ef.randbits_config()
+    cfg = randbits.randbits_config()
     nb, nt = len(cfg["bits"]), len(cfg["taus"])
     rng = np.random.default_rng(2)
     unt = _noisy(rng, (nb, 1, 3), 0.5) * np.ones((nb, nt, 3))
@@ -282,9 +291,9 @@ def _randbits_results(gain: float) -> dict[str, Any]:
 
 
 def test_plot_randbits_baselines_gains_and_agreement() -> None:
-    cfg = ef.randbits_config()
+    cfg = randbits.randbits_config()
     res = _randbits_results(0.3)
-    fig = ef.plot_randbits(res, cfg)
+    fig = randbits.plot_randbits(res, cfg)
     deep_ax, gain_ax = fig.axes[1], fig.axes[2]
     acc, unt = np.asarray(res["accuracy"]), np.asarray(res["untrained"])
     np.testing.assert_allclose(_errorbar_y(deep_ax)[0], acc[:, 0].mean(1))
@@ -295,7 +304,7 @@ def test_plot_randbits_baselines_gains_and_agreement() -> None:
 
 
 def test_plot_randbits_gated() -> None:
-    fig = ef.plot_randbits(_randbits_results(0.0), ef.randbits_config())
+    fig = randbits.plot_randbits(_randbits_results(0.0), randbits.randbits_config())
     assert _gate_texts(fig) == [
         "no task beats the untrained encoder:\nbit counts and temperatures not compared"
     ]
@@ -304,8 +313,8 @@ def test_plot_randbits_gated() -> None:
 
 
 def test_claims_randbits() -> None:
-    cfg = ef.randbits_config()
-    found = {c.id: c for c in ef.claims_randbits(_randbits_results(0.3), cfg)}
+    cfg = randbits.randbits_config()
+    found = {c.id: c for c in randbits.claims_randbits(_randbits_results(0.3), cfg)}
     suppress = found["chen2021.randbits.bits-suppress-digit"]
     assert suppress.verdict == claims.HOLDS
     assert suppress.measured.mean == pytest.approx(-0.3 * np.mean(np.linspace(0.5, 1, 3)), abs=0.01)
@@ -314,7 +323,7 @@ def test_claims_randbits() -> None:
         "value": -0.02,
         "text": "linear InfoNCE, the same difference of weak-group probe R^2",
     }
-    gated = ef.claims_randbits(_randbits_results(0.0), cfg)
+    gated = randbits.claims_randbits(_randbits_results(0.0), cfg)
     assert {c.verdict for c in gated} == {claims.NOT_A_RESULT}
 
 
@@ -323,7 +332,7 @@ def test_claims_randbits() -> None:
 
 
 def _foster_results(learned: bool) -> dict[str, Any]:
-    cfg = ef.foster_config()
+    cfg = foster.foster_config()
     rng = np.random.default_rng(3)
     runs = {}
     u = _noisy(rng, (1, 3), 0.3) * np.ones((4, 1))  # one twin per seed, shared by both runs
@@ -341,9 +350,9 @@ def _foster_results(learned: bool) -> dict[str, Any]:
 
 
 def test_plot_foster_draws_r2_baselines_and_gains() -> None:
-    cfg = ef.foster_config()
+    cfg = foster.foster_config()
     res = _foster_results(learned=True)
-    fig = ef.plot_foster(res, cfg)
+    fig = foster.plot_foster(res, cfg)
     r2_ax, gain_ax = fig.axes[0], fig.axes[2]
     ys = _errorbar_y(r2_ax)
     for i, label in enumerate(cfg["presets"]):
@@ -356,15 +365,15 @@ def test_plot_foster_draws_r2_baselines_and_gains() -> None:
         diff = np.subtract(run["r2"], run["untrained_r2"]).mean(1)
         np.testing.assert_allclose(_line(gain_ax, f"gain:{label}"), diff)
     assert _gate_texts(fig) == []
-    gated = ef.plot_foster(_foster_results(learned=False), cfg)
+    gated = foster.plot_foster(_foster_results(learned=False), cfg)
     assert (
         _gate_texts(gated) == ["no task beats the untrained encoder:\npenalties not compared"] * 2
     )
 
 
 def test_claims_foster() -> None:
-    cfg = ef.foster_config()
-    found = {c.id: c for c in ef.claims_foster(_foster_results(learned=True), cfg)}
+    cfg = foster.foster_config()
+    found = {c.id: c for c in foster.claims_foster(_foster_results(learned=True), cfg)}
     assert set(found) == {
         "foster2021.gradient-penalty.lowers-conditional-variance",
         "foster2021.gradient-penalty.raises-r2",
@@ -376,7 +385,7 @@ def test_claims_foster() -> None:
     assert cv.verdict == claims.CONTRADICTED and cv.theory is None
     assert found["foster2021.gradient-penalty.raises-r2"].verdict == claims.HOLDS
     assert found["foster2021.no-penalty.averaging-raises-r2"].measured.mean == pytest.approx(0.15)
-    gated = ef.claims_foster(_foster_results(learned=False), cfg)
+    gated = foster.claims_foster(_foster_results(learned=False), cfg)
     assert {c.verdict for c in gated} == {claims.NOT_A_RESULT}
 
 
@@ -389,7 +398,7 @@ def test_randbits_micro_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     through sweep, evaluation, theory and plot; a second, forced call finds everything done and
     trains nothing."""
     monkeypatch.setenv("FEATUREDROP_JOBS", "1")  # no worker start-up in the test budget
-    cfg = ef.randbits_config()
+    cfg = randbits.randbits_config()
     cfg.update(
         bits=[0, 5],
         taus=[0.1],

@@ -1,0 +1,191 @@
+"""Pieces shared by the experiment figures: short-run overrides, the sweep with baselines, gains
+over the untrained encoder, the gate's look, markers and legends, and the theory defaults."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from figures import baselines, style
+from figures.spec import Config
+from figures.stats import (
+    GAIN_MARGIN,
+    GATE_RULE,
+    NO_TASK_BEATS,
+    Gate,
+    Interval,
+    paired_interval,
+)
+from figures.sweep import Evaluation, RunSpec, run_sweep
+
+OVERLAY_TASK = {"digits": "digit", "shapes": "shape", "letters": "letter"}
+TAMKIN = "Tamkin et al. 2023"
+CHEN = "Chen et al. 2021"
+FOSTER = "Foster et al. 2021"
+
+
+def _short(steps: int) -> list[str]:
+    """Overrides of a short CPU run: all training examples, ``steps`` optimiser steps."""
+    return [
+        "data.train_size=0",
+        "optim.epochs=1",
+        f"optim.max_steps={steps}",
+        "run.knn_every=0",
+        "run.threads=1",
+    ]
+
+
+def _probe(cfg: Config) -> Evaluation:
+    return Evaluation("fig-probe", "probe", dict(cfg["probe"]))
+
+
+def _train_time(run_dir: Path) -> float:
+    return float(json.loads((run_dir / "summary.json").read_text())["train_time_s"])
+
+
+def _sweep(
+    cfg: Config,
+    specs: Sequence[RunSpec],
+    twin_evaluations: Sequence[Evaluation],
+    pixel_evaluation: Evaluation | None = None,
+) -> baselines.Baselines:
+    """Run the trained runs and their untrained twins (evaluated only) in one sweep."""
+    root = Path(cfg["runs_root"])
+    base, twins = baselines.prepare(specs, root, twin_evaluations, pixel_evaluation)
+    run_sweep([*specs, *twins], root)
+    return base
+
+
+def _mean_sd(values: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and sample sd over the last axis (sd 0 for one seed)."""
+    v = np.asarray(values, dtype=float)
+    sd = v.std(-1, ddof=1) if v.shape[-1] > 1 else np.zeros(v.shape[:-1])
+    return v.mean(-1), sd
+
+
+def _markers(ax: Any, x: Any, values: Any, color: str, label: str, alpha: float = 1.0) -> None:
+    """Experiment in the project's style: mean +- sd over seeds as markers with error bars."""
+    mean, sd = _mean_sd(values)
+    ax.errorbar(
+        x, mean, yerr=sd, color=color, label=label, capsize=2, alpha=alpha, **style.SIMULATION
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# gains over the untrained encoder, the gate and the baselines' look
+
+
+def gains(trained: Any, untrained: Any) -> list[Interval]:
+    """Per-condition gain intervals: ``trained`` and ``untrained`` of one shape ``(..., seeds)``
+    (the same seed at the same position), flattened over the leading axes."""
+    t, u = np.asarray(trained, dtype=float), np.asarray(untrained, dtype=float)
+    if t.shape != u.shape:
+        raise ValueError(f"trained and untrained values differ in shape: {t.shape} vs {u.shape}")
+    t2, u2 = t.reshape(-1, t.shape[-1]), u.reshape(-1, u.shape[-1])
+    return [paired_interval(a, b) for a, b in zip(t2, u2, strict=True)]
+
+
+def _gate_text(g: Gate, what: str) -> str:
+    if g.reason == NO_TASK_BEATS:
+        return f"{NO_TASK_BEATS}:\n{what} not compared"
+    return f"not a result ({g.reason}):\n{what} not compared"
+
+
+def _draw_gains(
+    ax: Any, x: Any, intervals: Sequence[Interval], color: str, label: str, gid: str
+) -> None:
+    """Gain means with their 95% intervals (no bar where there is no interval); the data
+    line's gid is ``gid``."""
+    mean = np.array([g.mean for g in intervals])
+    below = np.array([g.mean - g.lo if g.defined else 0.0 for g in intervals])
+    above = np.array([g.hi - g.mean if g.defined else 0.0 for g in intervals])
+    c = ax.errorbar(
+        x, mean, yerr=[below, above], color=color, label=label, capsize=2, **style.SIMULATION
+    )
+    c.lines[0].set_gid(gid)
+
+
+def _gain_axes(ax: Any) -> None:
+    ax.axhline(0.0, color=style.NEUTRAL, lw=0.8)
+    ax.axhline(GAIN_MARGIN, color=style.NEUTRAL, lw=0.6, ls=":")
+    ax.set_ylabel("gain over untrained encoder\n(mean, 95% interval)")
+
+
+def _reference_lines(
+    ax: Any, x: Any, untrained: Any, pixels: Any, color: str, name: str, alpha: float = 1.0
+) -> None:
+    """The untrained encoder (mean over seeds, dashed; gid ``untrained:NAME``) and the raw-pixel
+    probe (dotted; gid ``pixels:NAME``) over the conditions ``x``."""
+    u = np.asarray(untrained, dtype=float)
+    ax.plot(x, u.mean(-1), color=color, gid=f"untrained:{name}", alpha=alpha, **style.UNTRAINED)
+    if pixels is not None:
+        px = np.broadcast_to(np.asarray(pixels, dtype=float), np.shape(x))
+        ax.plot(x, px, color=color, gid=f"pixels:{name}", alpha=alpha, **style.PIXELS)
+
+
+def _baseline_handles() -> list[Any]:
+    from matplotlib.lines import Line2D
+
+    return [
+        Line2D([], [], color=style.NEUTRAL, label="untrained encoder", **style.UNTRAINED),
+        Line2D([], [], color=style.NEUTRAL, label="raw-pixel probe", **style.PIXELS),
+    ]
+
+
+def _legend(ax: Any, ncol: int = 2, baselines_too: bool = True) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    if baselines_too:
+        extra = _baseline_handles()
+        handles, labels = handles + extra, labels + [h.get_label() for h in extra]
+    style.legend_below(ax, ncol, handles=handles, labels=labels)
+
+
+def _gate_footnote(fig: Any) -> None:
+    """The gate's rule under the figure."""
+    import textwrap
+
+    fig.supxlabel(textwrap.fill(f"Gate: {GATE_RULE}.", 160), fontsize=7, color=style.NEUTRAL)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def _steps(cfg: Config) -> str:
+    steps = [o.split("=")[1] for o in cfg["overrides"] if o.startswith("optim.max_steps")]
+    return ", ".join(steps) or "?"
+
+
+# ---------------------------------------------------------------------------------------------
+# theory pieces (computed directly from linear_theory)
+
+
+def linear_probe_vs_p(theory: Config, ps: Sequence[float]) -> list[list[float]]:
+    """Probe accuracy ``(len(ps), 2)`` (strong task, weak task) of the optimal linear encoder
+    when the strong group is dropped with probability p (``linear_theory.spectral``)."""
+    from linear_theory.model import FeatureGroup, LinearModel
+    from linear_theory.probes import probe_accuracy
+    from linear_theory.spectral import optimal_encoder
+
+    out = []
+    for p in ps:
+        model = LinearModel(
+            groups=(
+                FeatureGroup(theory["dims"][0], theory["s_strong"], float(p), name="strong"),
+                FeatureGroup(theory["dims"][1], theory["s_weak"], 0.0, name="weak"),
+            ),
+            noise=theory["sigma"],
+            embed_dim=theory["m"],
+        )
+        w = optimal_encoder(model)
+        out.append([probe_accuracy(w, model, k) for k in (0, 1)])
+    return out
+
+
+def _theory_defaults() -> Config:
+    return {"s_strong": 2.0, "s_weak": 1.0, "sigma": 0.5, "dims": [2, 2], "m": 2}
