@@ -22,12 +22,12 @@ from figures.experiments.common import (
     _markers,
     _probe,
     _reference_lines,
-    _short,
     _slug,
     _steps,
     _sweep,
     _theory_defaults,
     _train_time,
+    cpu_scale,
     gains,
     linear_probe_vs_p,
 )
@@ -41,27 +41,46 @@ from figures.sweep import RUNS_DIR, RunSpec, load_eval
 
 def oracle_config() -> Config:
     return {
-        "preset": "oracle-digits-cpu",
-        "ps": [0.0, 0.25, 0.5, 0.75, 1.0],
-        "seeds": [0, 1],
-        "overrides": _short(60),
-        "probe": {"n_train": 2048, "n_test": 1000, "layer": "prepool"},
-        "tasks": ["digit", "background"],  # the overlay's task first, then the background's
+        # per suite: its preset, its data suite and its tasks (the overlay's first)
+        "suites": {
+            "shapes": {
+                "preset": "oracle-shapes-cpu",
+                "suite": "overlay-shapes-on-fashion",
+                "tasks": ["shape", "background"],
+            },
+            "digits": {
+                "preset": "oracle-digits-cpu",
+                "suite": "overlay-digits-on-fashion",
+                "tasks": ["digit", "background"],
+            },
+        },
+        "ps": [0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
+        "seeds": [0, 1, 2],
+        "overrides": cpu_scale(192),
+        "probe": {"n_train": 2048, "n_test": 1000, "layer": "pooled"},
         "theory": {**_theory_defaults(), "grid": 101},
         "runs_root": str(RUNS_DIR),
     }
 
 
 def oracle_specs(cfg: Config) -> list[RunSpec]:
+    """One run per suite, p and seed (p = 1 is the overlay-free control: both views without
+    their overlay)."""
     return [
         RunSpec(
             "exp_oracle_dropout",
-            f"p{p:g}-s{seed}",
-            cfg["preset"],
-            (*cfg["overrides"], "views.name=oracle", f"views.p={p}"),
+            f"{name}-p{p:g}-s{seed}",
+            suite["preset"],
+            (
+                *cfg["overrides"],
+                f"data.suite={suite['suite']}",
+                "views.name=oracle",
+                f"views.p={p}",
+            ),
             seed,
             (_probe(cfg),),
         )
+        for name, suite in cfg["suites"].items()
         for p in cfg["ps"]
         for seed in cfg["seeds"]
     ]
