@@ -11,14 +11,15 @@ import importlib
 import json
 from pathlib import Path
 
+from empirical.cli import prog
 from empirical.io import atomic_write_json
 
-BENCHMARKS = ["theory", "data", "spirograph", "viewmaker", "train", "evaluate"]
+BENCHMARKS = ["theory", "data", "spirograph", "viewmaker", "train", "evaluate", "throughput"]
 BENCH_PATH = Path("results") / "bench.json"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser = argparse.ArgumentParser(prog=prog("python -m benchmarks"))
     parser.add_argument("names", nargs="*", help=f"subset of {BENCHMARKS} (default: all)")
     args = parser.parse_args(argv)
     names = args.names or BENCHMARKS

@@ -33,7 +33,7 @@ def _run(run_dir: str | None, train_steps: int) -> dict[str, float | int | str]:
 
     from empirical import presets
     from empirical.config import apply_overrides
-    from empirical.evaluate import EvalOptions, evaluate_probes
+    from empirical.evaluate import EvalInputs, EvalOptions, evaluate_probes
     from empirical.runs import load_run
     from empirical.train import train
 
@@ -49,7 +49,7 @@ def _run(run_dir: str | None, train_steps: int) -> dict[str, float | int | str]:
         train_set, test_set = loaded.dataset("train"), loaded.dataset("test")
         options = EvalOptions()
         t0 = time.perf_counter()
-        evaluate_probes(loaded, options, train_set, test_set)
+        evaluate_probes(EvalInputs.of(loaded, options, train_set, test_set))
         probe_s = time.perf_counter() - t0
     return {
         "probe_s": round(probe_s, 2),

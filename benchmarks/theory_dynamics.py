@@ -2,9 +2,9 @@
 
 ``B`` random models (3 isotropic groups of dimension 2, so ``d = 6``; ``m = 2``; random
 strengths, dropouts and noise) are trained from a small random start by
-:func:`linear_theory.dynamics.batched_gradient_descent` in one call, and a subset of the same
+:func:`linear_theory.dynamics.gradient_descent` in one call, and a subset of the same
 configurations (same start, step sizes, step budget and tolerance) by
-:func:`linear_theory.dynamics.loop_gradient_descent`. Per-configuration CPU times
+the same function's per-configuration loop (``method="loop"``). Per-configuration CPU times
 (``time.process_time``, one thread, so other processes on the machine do not inflate them) are
 compared side by side in this run; both results are checked against the closed-form optimal
 loss ``-sum of the top-m (c_i / a_i)^2`` and against each other.
@@ -25,7 +25,7 @@ import time
 import numpy as np
 import torch
 
-from linear_theory.dynamics import batched_gradient_descent, loop_gradient_descent
+from linear_theory.dynamics import gradient_descent
 from linear_theory.model import FloatArray
 
 NUM_CONFIGS = 20_000
@@ -75,13 +75,13 @@ def compare(rotate: bool, double: bool, seed: int) -> dict[str, float]:
     """Time both implementations on the same configurations; check losses and agreement."""
     c, a, w0, lr, opt = make_configs(NUM_CONFIGS, np.random.default_rng(seed), rotate)
     sub = slice(0, LOOP_CONFIGS)
-    dtype, np_dtype = (torch.float64, np.float64) if double else (torch.float32, np.float32)
+    dtype = torch.float64 if double else torch.float32
     t0, w0_wall = time.process_time(), time.perf_counter()
-    batched = batched_gradient_descent(c, a, w0, lr, STEPS, TOL, dtype=dtype)
+    batched = gradient_descent(c, a, w0, lr, STEPS, TOL, dtype=dtype)
     t_batched = (time.process_time() - t0) / NUM_CONFIGS
     wall_batched = (time.perf_counter() - w0_wall) / NUM_CONFIGS
     t0, w0_wall = time.process_time(), time.perf_counter()
-    loop = loop_gradient_descent(c[sub], a[sub], w0[sub], lr[sub], STEPS, TOL, dtype=np_dtype)
+    loop = gradient_descent(c[sub], a[sub], w0[sub], lr[sub], STEPS, TOL, dtype, "loop")
     t_loop = (time.process_time() - t0) / LOOP_CONFIGS
     wall_loop = (time.perf_counter() - w0_wall) / LOOP_CONFIGS
     return {

@@ -73,7 +73,7 @@ def step_flops_per_image(preset: str) -> int:
     """Training FLOPs per image of ``preset``: 3 x 2 views x forward FLOPs of its modules."""
     from empirical import presets
     from empirical.models import ProjectionHead, build_encoder, count_flops
-    from empirical.train import build_views, encoder_kwargs
+    from empirical.parts import build_views, encoder_kwargs
 
     cfg = presets.get(preset)
     shape = (3, 32, 32)
@@ -137,7 +137,8 @@ def data_batches_per_s(preset: str, batches: int = 30) -> float:
     import numpy as np
 
     from empirical import presets
-    from empirical.train import build_dataset, epoch_permutation, to_device, training_subset
+    from empirical.parts import build_dataset, to_device
+    from empirical.plan import epoch_permutation, training_subset
 
     cfg = presets.get(preset)
     train_set = build_dataset(cfg, "train")

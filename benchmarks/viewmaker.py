@@ -12,7 +12,7 @@ suite), one torch thread, float32 on the CPU.
 - two-pass (the original viewmaker scheme, science.md): per batch a full forward and backward for
   the encoder's optimiser, then fresh views and a full forward and backward for the viewmaker's
   optimiser (every gradient computed in both passes, as without an optimiser toggle). Each pass
-  is the production forward (``empirical.step.contrastive_loss``: the same views, encoder, head,
+  is the production forward (``empirical.step.loss_terms``: the same views, encoder, head,
   loss and precision); with ``grad_reverse`` in it, the viewmaker pass's backward of L hands the
   viewmaker the gradient of -L, as the original scheme's backward of -L did.
 - two-pass toggled: the same with PyTorch Lightning's optimiser toggle (``requires_grad`` only on
@@ -38,15 +38,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from empirical.compute import Compute
 from empirical.config import Config
 from empirical.data.base import Batch
+from empirical.data.subsets import channel_counts
 from empirical.distributed import DistInfo
 from empirical.parts import Parts, build_dataset, build_parts, to_device
 from empirical.presets import DEFAULT, get
-from empirical.step import contrastive_loss, train_step
+from empirical.step import loss_terms, train_step
 
 REPEATS = 7
 CPU = torch.device("cpu")
+COMPUTE = Compute(CPU, torch.float32, None)  # float32 on the CPU, no autocast
 
 
 def preset_step(preset: str) -> tuple[Config, Batch, Parts, Callable[[], object]]:
@@ -56,11 +59,11 @@ def preset_step(preset: str) -> tuple[Config, Batch, Parts, Callable[[], object]
     data = build_dataset(cfg, "train")
     raw = data.batch(np.arange(cfg.optim.batch_size), np.random.default_rng(cfg.run.seed))
     batch = to_device(raw, CPU, torch.float32)
-    channels = int(batch.x.shape[1])
-    parts = build_parts(cfg, channels, channels, 10**6, 100, CPU, DistInfo())
+    channels = channel_counts(data)  # the encoder also reads post-view channels (RandBits)
+    parts = build_parts(cfg, channels.total, channels.views, 10**6, 100, CPU, DistInfo())
 
     def step() -> object:
-        return train_step(parts, batch, cfg, DistInfo(), None, CPU)
+        return train_step(parts, batch, cfg, DistInfo(), COMPUTE)
 
     return cfg, batch, parts, step
 
@@ -108,7 +111,7 @@ def two_pass_step(parts: Parts, batch: Batch, cfg: Config, toggle: bool) -> None
         parts.optimizer.zero_grad(set_to_none=True)
         parts.vm_optimizer.zero_grad(set_to_none=True)
         with only_these_require_grad(active, frozen) if toggle else nullcontext():
-            contrastive_loss(parts, batch, cfg, DistInfo(), None, CPU).backward()
+            loss_terms(parts, batch, cfg, DistInfo(), COMPUTE).total.backward()
         opt.step()
     parts.scheduler.step()
 

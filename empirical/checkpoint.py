@@ -198,7 +198,7 @@ class CheckpointFiles:
                 self.last, f"{problem}; its fallback {self.previous} is unusable too ({e2.problem})"
             ) from error
         note = (
-            f"warning: {self.last}: {problem}; resuming from the previous checkpoint "
+            f"warning: {self.last}: {problem}; using the previous checkpoint "
             f"{self.previous} (global step {state.get('global_step', '?')}) instead"
         )
         return Loaded(state, self.previous, note)

@@ -1,7 +1,8 @@
 """``featuredrop``: one command for every entry point of the toolkit.
 
 ``featuredrop SUBCOMMAND [ARGS ...]`` runs ``python -m MODULE [ARGS ...]``: the same flags, the
-same output and the same exit status, because it calls the module's own ``main(argv)``.
+same output and the same exit status, because it calls the module's own ``main(argv)``; only the
+program name in usage and argparse error lines reads ``featuredrop SUBCOMMAND`` (:func:`prog`).
 
 ==============  ===============================  ===============================================
 subcommand      module                           what it does
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 EXIT_USAGE = 2
+_RUNNING: list[str] = []  # the subcommands main() is running, innermost last
 DISTRIBUTION = "featuredrop"
 SOURCE_ROOT = Path(__file__).resolve().parents[1]
 
@@ -139,6 +141,12 @@ def _entry_point(name: str) -> Callable[[list[str]], int] | None:
     return main
 
 
+def prog(module_prog: str) -> str:
+    """The program name a subcommand's parser shows: ``featuredrop NAME`` while :func:`main`
+    runs subcommand NAME, else ``module_prog`` (``python -m MODULE``)."""
+    return f"featuredrop {_RUNNING[-1]}" if _RUNNING else module_prog
+
+
 def _cwd_on_path() -> None:
     """Put the working directory first on ``sys.path``, as ``python -m`` does."""
     cwd = os.getcwd()
@@ -172,7 +180,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     entry = _entry_point(first)
     if entry is None:
         return EXIT_USAGE
-    return int(entry(rest))
+    _RUNNING.append(first)
+    try:
+        return int(entry(rest))
+    finally:
+        _RUNNING.pop()
 
 
 if __name__ == "__main__":

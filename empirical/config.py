@@ -20,6 +20,7 @@ from typing import Any
 
 from empirical import losses as _losses
 from empirical import models as _models
+from empirical import regulariser as _regulariser
 from empirical import views as _views
 
 JSONScalar = bool | int | float | str
@@ -167,7 +168,12 @@ class ViewsConfig(_Section):
 
     name: str = _spec("expert", "view generator", choices=VIEWS)
     p: float = _spec(0.5, "oracle: probability that a view drops the overlay", lo=0.0, hi=1.0)
-    base: str = _spec("none", "views applied after oracle/viewmaker", choices=("none", "expert"))
+    bit_p: float = _spec(
+        0.0, "bitdrop: probability that a view zeroes the RandBits bits", lo=0.0, hi=1.0
+    )
+    base: str = _spec(
+        "none", "views applied after oracle/viewmaker/bitdrop", choices=("none", "expert")
+    )
     crop_min: float = _spec(0.2, "expert: smallest RandomResizedCrop area", lo=0.01, hi=1.0)
     crop_max: float = _spec(1.0, "expert: largest RandomResizedCrop area", lo=0.01, hi=1.0)
     jitter: float = _spec(
@@ -230,6 +236,13 @@ class RegulariserConfig(_Section):
     weight: float = _spec(0.0, "lambda (0 = off)", lo=0.0, hi=1e6)
     num_samples: int = _spec(100, "K fresh alpha' draws per example", lo=1, hi=100000)
     cap: float = _spec(1.0, "cap U", lo=0.0, hi=1e12)
+    nuisance: str = _spec(
+        "all",
+        "alpha the penalty differentiates: all = every one (the paper's, faithful); no-h = "
+        "spirograph's h randomised in the views but NOT differentiated, colours only (a "
+        "deviation from the paper; docs/foster_penalty.md)",
+        choices=_regulariser.NUISANCE_CHOICES,
+    )
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ Exit status of the command line: 0 done, 2 bad arguments or a run that cannot be
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,13 +32,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from empirical.checkpoint import CheckpointError
-from empirical.data.base import MultiTaskDataset
+from empirical.cli import prog
+from empirical.data.base import MultiTaskDataset, split_stream
 from empirical.data.subsets import channel_counts, random_subset
 from empirical.features import LAYERS, Features, extract_averaged_features
-from empirical.options import Options, add_arguments, from_args, option
+from empirical.options import Options, option
 from empirical.probe import LinearProbe, probe_task
-from empirical.records import check_name, frozen, write_record
+from empirical.records import (
+    check_name,
+    frozen,
+    record_parser,
+    run_record_command,
+    write_record,
+)
 from empirical.runs import LoadedRun, load_run
 from empirical.views.base import ViewGenerator
 
@@ -133,30 +138,66 @@ def train_test_indices(
     return subset_indices(run.config.data.train_size, options, len(train_set), len(test_set))
 
 
-def _features(
-    run: LoadedRun,
-    dataset: MultiTaskDataset,
-    indices: np.ndarray,
-    options: EvalOptions,
-    views: ViewGenerator | None,
-    copies: Sequence[int],
-    stream: int,
-) -> dict[int, Features]:
-    """Features of ``dataset[indices]``; ``stream`` separates the seeds of train and test reads."""
-    rng = np.random.default_rng([options.seed, stream])
-    gen = torch.Generator().manual_seed(options.seed * 1000 + stream)
-    return extract_averaged_features(
-        run.encoder,
-        run.head,
-        dataset,
-        options.layer,
-        views,
-        copies,
-        options.batch_size,
-        indices,
-        rng,
-        gen,
-    )
+@dataclass(frozen=True)
+class EvalInputs:
+    """What every evaluation reads: the run, its options, both splits (the run's own by default)
+    and the probe subsets drawn from them (:func:`train_test_indices`)."""
+
+    run: LoadedRun
+    options: EvalOptions
+    train_set: MultiTaskDataset
+    test_set: MultiTaskDataset
+    train_idx: np.ndarray
+    test_idx: np.ndarray
+    callback: ProbeCallback | None = None
+
+    @classmethod
+    def of(
+        cls,
+        run: LoadedRun,
+        options: EvalOptions,
+        train_set: MultiTaskDataset | None = None,
+        test_set: MultiTaskDataset | None = None,
+        callback: ProbeCallback | None = None,
+    ) -> EvalInputs:
+        train = run.dataset("train") if train_set is None else train_set
+        test = run.dataset("test") if test_set is None else test_set
+        tr_idx, te_idx = train_test_indices(run, options, train, test)
+        return cls(run, options, train, test, tr_idx, te_idx, callback)
+
+    def features(
+        self,
+        split: str,
+        views: ViewGenerator | None = None,
+        copies: Sequence[int] = (1,),
+        dataset: MultiTaskDataset | None = None,
+    ) -> dict[int, Features]:
+        """Features of the probe subset of ``split`` (of ``dataset`` in its place, e.g. a shifted
+        test set), averaged over each number of ``copies`` of ``views``; train and test reads
+        draw from separate seeds."""
+        stream = split_stream(split)
+        if dataset is None:
+            dataset = self.train_set if stream == 0 else self.test_set
+        rng = np.random.default_rng([self.options.seed, stream])
+        gen = torch.Generator().manual_seed(self.options.seed * 1000 + stream)
+        return extract_averaged_features(
+            self.run.encoder,
+            self.run.head,
+            dataset,
+            self.options.layer,
+            views,
+            copies,
+            self.options.batch_size,
+            self.train_idx if stream == 0 else self.test_idx,
+            rng,
+            gen,
+        )
+
+    def probe(
+        self, train: Features, test: Features, callback: ProbeCallback | None = None
+    ) -> dict[str, Metrics]:
+        """:func:`probe_tasks` with these options (and ``callback``, default this one's)."""
+        return probe_tasks(train, test, self.options, callback or self.callback)
 
 
 def probe_tasks(
@@ -191,64 +232,32 @@ def probe_tasks(
     return out
 
 
-def _datasets(
-    run: LoadedRun,
-    train_set: MultiTaskDataset | None,
-    test_set: MultiTaskDataset | None,
-) -> tuple[MultiTaskDataset, MultiTaskDataset]:
-    return (
-        run.dataset("train") if train_set is None else train_set,
-        run.dataset("test") if test_set is None else test_set,
-    )
-
-
 # ---------------------------------------------------------------------------------------------
 # the three evaluations
 # ---------------------------------------------------------------------------------------------
 
 
-def evaluate_probes(
-    run: LoadedRun,
-    options: EvalOptions,
-    train_set: MultiTaskDataset | None = None,
-    test_set: MultiTaskDataset | None = None,
-    callback: ProbeCallback | None = None,
-) -> dict[str, Metrics]:
+def evaluate_probes(e: EvalInputs) -> dict[str, Metrics]:
     """Per-task probe metrics (``empirical.probe.task_metrics`` plus ``train_accuracy`` /
     ``train_r2``, ``n_train``, ``weight_decay``); raises :class:`EncoderModified` if the encoder
     moved."""
-    train_set, test_set = _datasets(run, train_set, test_set)
-    tr_idx, te_idx = train_test_indices(run, options, train_set, test_set)
-    with frozen(run.modules()):
+    with frozen(e.run.modules()):
         views = None
-        if options.probe_on_views:
-            views = run.views(options.views, channel_counts(train_set).views)
-        m = options.num_copies if views is not None else 1
-        train = _features(run, train_set, tr_idx, options, views, (m,), 0)[m]
-        test = _features(run, test_set, te_idx, options, None, (1,), 1)[1]
-        return probe_tasks(train, test, options, callback)
+        if e.options.probe_on_views:
+            views = e.run.views(e.options.views, channel_counts(e.train_set).views)
+        m = e.options.num_copies if views is not None else 1
+        return e.probe(e.features("train", views, (m,))[m], e.features("test")[1])
 
 
-def feature_averaging_sweep(
-    run: LoadedRun,
-    options: EvalOptions,
-    train_set: MultiTaskDataset | None = None,
-    test_set: MultiTaskDataset | None = None,
-    callback: ProbeCallback | None = None,
-) -> dict[str, dict[str, Metrics]]:
+def feature_averaging_sweep(e: EvalInputs) -> dict[str, dict[str, Metrics]]:
     """Foster et al.'s feature averaging: for each M in ``options.copies``, probes trained and
     tested on features averaged over M views (``options.views``). Returns ``{"M=1": {task:
     metrics}, ...}``. One pass of ``max(copies)`` views serves every M."""
-    train_set, test_set = _datasets(run, train_set, test_set)
-    tr_idx, te_idx = train_test_indices(run, options, train_set, test_set)
-    with frozen(run.modules()):
-        views = run.views(options.views, channel_counts(train_set).views)
-        train = _features(run, train_set, tr_idx, options, views, options.copies, 0)
-        test = _features(run, test_set, te_idx, options, views, options.copies, 1)
-        return {
-            f"M={m}": probe_tasks(train[m], test[m], options, callback)
-            for m in sorted(options.copies)
-        }
+    with frozen(e.run.modules()):
+        views = e.run.views(e.options.views, channel_counts(e.train_set).views)
+        train = e.features("train", views, e.options.copies)
+        test = e.features("test", views, e.options.copies)
+        return {f"M={m}": e.probe(train[m], test[m]) for m in sorted(e.options.copies)}
 
 
 def jitter_views(strength: float) -> ViewGenerator:
@@ -280,13 +289,7 @@ def spirograph_shift(options: Mapping[str, Any], which: str, delta: float) -> di
     return {key: [lo + delta, hi_new]}
 
 
-def robustness(
-    run: LoadedRun,
-    options: EvalOptions,
-    train_set: MultiTaskDataset | None = None,
-    test_set: MultiTaskDataset | None = None,
-    callback: ProbeCallback | None = None,
-) -> dict[str, Metrics]:
+def robustness(e: EvalInputs) -> dict[str, Metrics]:
     """Probes trained on clean training features, tested under shifted nuisances.
 
     Spirograph suite: the test set re-rendered with the background range (``bg+d``) or the ``h``
@@ -294,21 +297,18 @@ def robustness(
     jitter of each strength in ``options.jitter`` (``jitter=0`` is the clean test set). Returns
     ``{shift: {task: metrics}}`` including the unshifted ``reference``.
     """
-    train_set, test_set = _datasets(run, train_set, test_set)
-    tr_idx, te_idx = train_test_indices(run, options, train_set, test_set)
+    run, options, test_set = e.run, e.options, e.test_set
     spiro = run.config.data.suite == "spirograph"
     with frozen(run.modules()):
-        train = _features(run, train_set, tr_idx, options, None, (1,), 0)[1]
         probes: dict[str, LinearProbe] = {}
 
         def keep(name: str, probe: LinearProbe) -> None:
             probes[name] = probe
-            if callback is not None:
-                callback(name, probe)
+            if e.callback is not None:
+                e.callback(name, probe)
 
         out: dict[str, Metrics] = {}
-        test = _features(run, test_set, te_idx, options, None, (1,), 1)[1]
-        out["reference"] = probe_tasks(train, test, options, keep)
+        out["reference"] = e.probe(e.features("train")[1], e.features("test")[1], keep)
         shifted: list[tuple[str, MultiTaskDataset, ViewGenerator | None]] = []
         if spiro:
             for which, delta in SPIROGRAPH_SHIFTS:
@@ -322,7 +322,7 @@ def robustness(
                 if s > 0:
                     shifted.append((f"jitter={s:g}", test_set, jitter_views(s)))
         for name, data, views in shifted:
-            feats = _features(run, data, te_idx, options, views, (1,), 1)[1]
+            feats = e.features("test", views, dataset=data)[1]
             out[name] = {
                 t.name: {
                     **probes[t.name].score(feats.x, feats.labels[t.name]),
@@ -333,7 +333,7 @@ def robustness(
         return out
 
 
-EVALUATIONS: dict[str, Callable[..., Any]] = {
+EVALUATIONS: dict[str, Callable[[EvalInputs], Any]] = {
     "probe": evaluate_probes,
     "averaging": feature_averaging_sweep,
     "robustness": robustness,
@@ -388,7 +388,7 @@ def evaluate(
         kind,
         name,
         opts,
-        lambda: EVALUATIONS[kind](loaded, opts, train_set, test_set, callback),
+        lambda: EVALUATIONS[kind](EvalInputs.of(loaded, opts, train_set, test_set, callback)),
     )
 
 
@@ -398,32 +398,25 @@ def evaluate(
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m empirical.evaluate",
-        description="Linear probes of a run's frozen encoder; writes RUN_DIR/eval/NAME.json.",
+    return record_parser(
+        prog("python -m empirical.evaluate"),
+        "Linear probes of a run's frozen encoder; writes RUN_DIR/eval/NAME.json.",
+        "--kind",
+        {"choices": KINDS, "default": "probe", "help": "evaluation (default probe)"},
+        "result name (default from kind and options)",
+        EvalOptions,
     )
-    p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--kind", choices=KINDS, default="probe", help="evaluation (default probe)")
-    p.add_argument("--name", help="result name (default from kind and options)")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
-    add_arguments(p, EvalOptions)
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        options = from_args(EvalOptions, args)
-        if args.threads > 0:
-            torch.set_num_threads(args.threads)
-        path, record = evaluate(args.run_dir, args.kind, options, args.name)
-    except (ValueError, FileNotFoundError, CheckpointError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(f"wrote {path}")
-    for key, value in _summary_lines(record["metrics"]):
-        print(f"  {key}: {value}")
-    return 0
+    """Command line; exit status 0 done, 2 bad arguments or a run that cannot be read."""
+    return run_record_command(
+        _parser(),
+        EvalOptions,
+        argv,
+        lambda args, opts: evaluate(args.run_dir, args.kind, opts, args.name),
+        lambda metrics: (f"  {key}: {value}" for key, value in _summary_lines(metrics)),
+    )
 
 
 def _summary_lines(metrics: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, str]]:

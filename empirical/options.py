@@ -29,18 +29,9 @@ T = TypeVar("T", bound="Options")
 _SCALARS: dict[str, type] = {"int": int, "float": float, "str": str, "bool": bool}
 
 
-def option(
-    default: Any,
-    doc: str,
-    *,
-    lo: float | None = None,
-    hi: float | None = None,
-    choices: tuple[str, ...] | None = None,
-    hi_open: bool = False,
-) -> Any:
-    """A dataclass field of an options class: ``config``'s field spec (``lo``/``hi`` bound every
-    element of a tuple field)."""
-    return _spec(default, doc, lo=lo, hi=hi, choices=choices, hi_open=hi_open)
+#: A dataclass field of an options class: the config's field spec (documentation, ``lo`` /
+#: ``hi`` bounds, which bound every element of a tuple field, and ``choices``).
+option = _spec
 
 
 def element_field(f: dataclasses.Field[Any]) -> dataclasses.Field[Any] | None:

@@ -162,6 +162,12 @@ def build_views(cfg: Config, in_channels: int) -> Callable[[Batch, torch.Generat
             base="expert" if with_base else None,
             base_kwargs={"modality": modality, **expert_kw} if with_base else None,
         )
+    if v.name == "bitdrop":
+        return build(
+            "bitdrop",
+            p=v.bit_p,
+            expert_kwargs={"modality": modality, **expert_kw} if with_base else None,
+        )
     if v.name == "viewmaker":
         if with_base and audio:
             raise ConfigError("views.base", "expert views after a viewmaker are image-only")

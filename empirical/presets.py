@@ -10,9 +10,13 @@ viewmaker Adam 1e-3 with 32 base channels and 3 residual blocks, temperature 0.0
 
 Names: ``{views}-{overlay}-{scale}`` for the Feature Dropout overlay suites (views in expert,
 oracle, viewmaker; overlay in digits, shapes, letters, on natural photographs),
-``{views}-audio-{scale}``, ``randbits-k{K}-t{TAU}-{scale}``, ``digit-on-natural-{scale}``,
+``{views}-audio-{scale}``, ``randbits-{scale}``, ``digit-on-natural-{scale}``,
 ``multidigits-{scale}``, ``lse-{scale}``, ``swd-{prior}-{scale}``, ``spirograph[-gp]-{scale}``,
 ``foster-colour[-gp]-{scale}``.
+
+A sweep is one preset plus ``section.key=value`` overrides, not a preset per grid point: Chen et
+al.'s RandBits grid is ``randbits-{scale}`` with ``data.options.k=K`` and ``loss.temperature=TAU``
+(see ``figures/experiments/randbits.py``).
 """
 
 from __future__ import annotations
@@ -129,22 +133,21 @@ def _define() -> None:
                     vsec,
                 ),
             )
-        # Chen et al.: RandBits sweep (crop-only views, small 3-layer ConvNet).
-        for k in (0, 5, 10, 15, 20):
-            for tau in (0.05, 0.1, 0.2):
-                _add(
-                    f"randbits-k{k}-t{tau:g}-{scale}",
-                    f"Chen et al. RandBits: {k} bits, temperature {tau:g}, crop-only ({scale})",
-                    _merge(
-                        _scale(scale),
-                        {
-                            "data": {"suite": "randbits-mnist", "options": {"k": k}},
-                            "model": {"encoder": "chen_convnet"},
-                            "views": {"name": "expert", **CROP_ONLY},
-                            "loss": {"temperature": tau},
-                        },
-                    ),
-                )
+        # Chen et al.: RandBits (crop-only views, small 3-layer ConvNet). One preset per scale; a
+        # grid point is the preset plus ``data.options.k=K`` and ``loss.temperature=TAU``.
+        _add(
+            f"randbits-{scale}",
+            f"Chen et al. RandBits: MNIST + k random bits (default 5; data.options.k=K), "
+            f"crop-only ({scale})",
+            _merge(
+                _scale(scale),
+                {
+                    "data": {"suite": "randbits-mnist", "options": {"k": 5}},
+                    "model": {"encoder": "chen_convnet"},
+                    "views": {"name": "expert", **CROP_ONLY},
+                },
+            ),
+        )
         _add(
             f"digit-on-natural-{scale}",
             f"Chen et al. DigitOnImage: MNIST digit on natural photos, expert views ({scale})",

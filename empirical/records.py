@@ -30,17 +30,19 @@ then invalidate every result.
 
 from __future__ import annotations
 
+import argparse
 import functools
 import hashlib
 import json
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from empirical.io import atomic_write_json, json_default
 
@@ -51,6 +53,7 @@ if TYPE_CHECKING:  # torch is imported where it is used: reading records needs n
     from empirical.options import Options
     from empirical.runs import LoadedRun
 
+OptionsT = TypeVar("OptionsT", bound="Options")
 SCHEMA_VERSION = 2
 PACKAGE_ROOT = Path(__file__).resolve().parent
 # the code that turns a checkpoint's weights into an evaluation's metrics (relative to empirical/)
@@ -303,3 +306,58 @@ def write_record(
         "metrics": metrics,
     }
     return atomic_write_json(path, record), record
+
+
+def record_parser(
+    prog: str,
+    description: str,
+    selector: str,
+    selector_kw: Mapping[str, Any],
+    name_help: str,
+    options: type[Options],
+) -> argparse.ArgumentParser:
+    """The command line of a command that writes one record of a run: ``RUN_DIR``, the
+    ``selector`` flag (``--kind``, ``--what``; ``add_argument`` keywords ``selector_kw``),
+    ``--name``, ``--threads`` and the flags generated from ``options``."""
+    from empirical.options import add_arguments
+
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument(selector, **selector_kw)
+    p.add_argument("--name", help=name_help)
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    add_arguments(p, options)
+    return p
+
+
+def run_record_command(
+    parser: argparse.ArgumentParser,
+    options: type[OptionsT],
+    argv: list[str] | None,
+    write: Callable[[argparse.Namespace, OptionsT], tuple[Path, dict[str, Any]]],
+    show: Callable[[Mapping[str, Any]], Iterable[str]],
+) -> int:
+    """Parse ``argv`` with ``parser``, build the ``options``, set the torch threads, ``write``
+    the record, and print ``wrote PATH`` and the lines ``show`` makes of its metrics.
+
+    Returns the exit status: 0, or 2 (``error: ...`` on stderr) for bad arguments or a run or
+    suite that cannot be used.
+    """
+    import torch
+
+    from empirical.checkpoint import CheckpointError
+    from empirical.options import from_args
+
+    args = parser.parse_args(argv)
+    try:
+        opts = from_args(options, args)
+        if args.threads > 0:
+            torch.set_num_threads(args.threads)
+        path, record = write(args, opts)
+    except (ValueError, FileNotFoundError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    for line in show(record["metrics"]):
+        print(line)
+    return 0

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from empirical.cli import prog
 from empirical.io import atomic_write_bytes
 
 IGNORED_CONFIG_KEYS = frozenset(
@@ -168,7 +169,7 @@ def to_csv(rows: Sequence[Row]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m empirical.report",
+        prog=prog("python -m empirical.report"),
         description="Mean and std over seeds of RUN_DIR/eval/*.json (markdown and CSV).",
     )
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")

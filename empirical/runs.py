@@ -1,16 +1,17 @@
 """A trained run, loaded for evaluation: config, encoder, head, views and datasets.
 
-``load_run(RUN_DIR)`` reads ``RUN_DIR/last.pt`` (``empirical.checkpoint``), rebuilds the encoder
-and projection head from the resolved config saved in it and loads their weights (eval mode, on
-the requested device). The returned :class:`LoadedRun` builds the run's datasets
-(:meth:`LoadedRun.dataset`) and view generators (:meth:`LoadedRun.views`: the run's own training
-views, with its trained viewmaker, or any other view family with the run's settings), and carries
-``weights_sha256``, the checkpoint's identity used to key evaluation records
-(``empirical.records``).
+``load_run(RUN_DIR)`` reads ``RUN_DIR/last.pt`` (``prev.pt`` if that is damaged; see
+``empirical.checkpoint``), rebuilds the encoder and projection head from the resolved config saved
+in it and loads their weights (eval mode, on the requested device). The returned
+:class:`LoadedRun` builds the run's datasets (:meth:`LoadedRun.dataset`) and view generators
+(:meth:`LoadedRun.views`: the run's own training views, with its trained viewmaker, or any other
+view family with the run's settings), and carries ``weights_sha256``, the checkpoint's identity
+used to key evaluation records (``empirical.records``).
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -116,17 +117,22 @@ def build_encoder_head(cfg: Config, in_channels: int) -> tuple[nn.Module, nn.Mod
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedRun:
     """Rebuild the encoder and head of ``run_dir`` from ``last.pt`` (config from the checkpoint).
 
+    A ``last.pt`` that is missing or cannot be read falls back to ``prev.pt``, as ``train
+    --resume`` does (``empirical.checkpoint.CheckpointFiles.load``); a warning on stderr says so.
+
     Raises:
-        FileNotFoundError: no checkpoint.
-        empirical.checkpoint.CheckpointError: a checkpoint that cannot be read (truncated,
+        FileNotFoundError: neither checkpoint exists.
+        empirical.checkpoint.CheckpointError: no checkpoint that can be read (truncated,
             corrupt, unknown format).
         ValueError: a checkpoint whose weights do not fit its config.
     """
-    from empirical.checkpoint import CheckpointError, load_checkpoint
+    from empirical.checkpoint import CheckpointError, CheckpointFiles
     from empirical.parts import resolve_device
 
-    path = Path(run_dir) / "last.pt"
-    state = load_checkpoint(path)
+    loaded = CheckpointFiles(run_dir).load()
+    if loaded.note:
+        print(loaded.note, file=sys.stderr, flush=True)
+    path, state = loaded.path, loaded.state
     models: dict[str, dict[str, torch.Tensor]] = state.get("models", {})
     if "config" not in state or not {"encoder", "head"} <= set(models):
         raise CheckpointError(path, "holds no config, encoder or head")

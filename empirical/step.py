@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
+from empirical.compute import Compute
 from empirical.config import Config, ConfigError
 from empirical.data.base import Batch
 from empirical.distributed import DistInfo, average_gradients, gather
@@ -53,28 +54,12 @@ class StepLoss:
         return self.loss
 
 
-def contrastive_loss(
-    parts: Parts,
-    batch: Batch,
-    cfg: Config,
-    info: DistInfo,
-    amp: torch.dtype | None,
-    device: torch.device,
-) -> torch.Tensor:
-    """views -> (grad_reverse) -> encoder -> head -> gathered loss (+ lambda * GP); a scalar
-    (``loss_terms(...).total``)."""
-    return loss_terms(parts, batch, cfg, info, amp, device).total
-
-
 def loss_terms(
-    parts: Parts,
-    batch: Batch,
-    cfg: Config,
-    info: DistInfo,
-    amp: torch.dtype | None,
-    device: torch.device,
+    parts: Parts, batch: Batch, cfg: Config, info: DistInfo, compute: Compute
 ) -> LossTerms:
-    """views -> (grad_reverse) -> encoder -> head -> gathered loss, plus lambda * GP."""
+    """views -> (grad_reverse) -> encoder -> head -> gathered loss, plus lambda * GP; the
+    forward autocasts to ``compute.amp`` when it is set. ``batch`` is on ``compute.device``."""
+    amp, device = compute.amp, compute.device
     pair = parts.views(batch, parts.generators["views"])
     v1, v2 = pair.v1, pair.v2
     if getattr(pair, "adversarial", False):
@@ -92,7 +77,7 @@ def loss_terms(
     loss = parts.loss_fn(z1, z2)
     if cfg.regulariser.weight <= 0:
         return LossTerms(loss, loss, torch.zeros((), dtype=loss.dtype, device=loss.device))
-    from empirical.regulariser import gradient_penalty
+    from empirical.regulariser import alpha_names, differentiated, gradient_penalty
 
     if pair.render1 is None or pair.alpha1 is None or pair.sample_alpha is None:
         raise ConfigError(
@@ -113,6 +98,9 @@ def loss_terms(
         num_samples=cfg.regulariser.num_samples,
         cap=cfg.regulariser.cap,
         generator=parts.generators["regulariser"],
+        differentiate=differentiated(
+            cfg.regulariser.nuisance, alpha_names(cfg.views.name), pair.alpha1[0].numel()
+        ),
     )
     return LossTerms(loss + cfg.regulariser.weight * gp, loss, gp)
 
@@ -122,8 +110,7 @@ def train_step(
     batch: Batch,
     cfg: Config,
     info: DistInfo,
-    amp: torch.dtype | None,
-    device: torch.device,
+    compute: Compute,
     stop_requested: bool = False,
 ) -> tuple[StepLoss, bool]:
     """One optimisation step; returns (loss and its parts, stop), agreed across ranks.
@@ -134,9 +121,9 @@ def train_step(
     parts.optimizer.zero_grad(set_to_none=True)
     if parts.vm_optimizer is not None:
         parts.vm_optimizer.zero_grad(set_to_none=True)
-    terms = loss_terms(parts, batch, cfg, info, amp, device)
+    terms = loss_terms(parts, batch, cfg, info, compute)
     logged = (terms.total, terms.contrastive, terms.penalty)
-    stop = torch.tensor(float(stop_requested), device=device)
+    stop = torch.tensor(float(stop_requested), device=compute.device)
     flags = torch.stack([*(t.detach().float() for t in logged), stop])  # (4,)
     if info.active:
         import torch.distributed as dist

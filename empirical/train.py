@@ -48,28 +48,18 @@ import numpy as np
 import torch
 
 from empirical.checkpoint import CheckpointError, CheckpointFiles, Loaded
+from empirical.cli import prog
 from empirical.compute import Compute, device_of, resolve_compute
 from empirical.config import Config, ConfigError, apply_overrides, describe, from_dict
 from empirical.data.base import Batch, MultiTaskDataset
 from empirical.data.subsets import channel_counts
 from empirical.distributed import DistInfo, init_from_env, shutdown
-from empirical.knn import encode, knn_monitor, knn_sets  # noqa: F401  (encode: re-export)
-from empirical.parts import (  # noqa: F401  (re-exported: empirical.train stays the harness's API)
-    Parts,
-    build_dataset,
-    build_parts,
-    build_views,
-    config_errors,
-    encoder_kwargs,
-    lr_factor,
-    resolve_device,
-    resolve_precision,
-    to_device,
-)
-from empirical.plan import Plan, epoch_permutation, training_subset  # noqa: F401  (re-exports)
-from empirical.recorder import Metrics, Recorder  # noqa: F401  (Metrics: re-export)
+from empirical.knn import knn_monitor, knn_sets
+from empirical.parts import Parts, build_dataset, build_parts, to_device
+from empirical.plan import Plan
+from empirical.recorder import Recorder
 from empirical.run_state import Position, TrainState
-from empirical.step import NonFiniteLoss, contrastive_loss, train_step  # noqa: F401
+from empirical.step import NonFiniteLoss, train_step
 from empirical.tracking import log_gallery, open_tracker
 
 EXIT_OK, EXIT_CONFIG, EXIT_NONFINITE = 0, 2, 3
@@ -188,9 +178,7 @@ def _train(
                 batch = train_set.batch(plan.indices(pos.permutation, pos.step, info.rank), np_rng)
                 batch = to_device(batch, compute.device, compute.dtype)
                 try:
-                    loss, stop = train_step(
-                        parts, batch, cfg, info, compute.amp, compute.device, flag.signum != 0
-                    )
+                    loss, stop = train_step(parts, batch, cfg, info, compute, flag.signum != 0)
                 except NonFiniteLoss as e:
                     rec.nonfinite(pos, e, files.last)
                     break
@@ -356,7 +344,7 @@ def _run_fields(
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m empirical.train",
+        prog=prog("python -m empirical.train"),
         description="Contrastive pretraining (the one training loop). "
         "Overrides: section.key=value, e.g. optim.lr=0.1 views.name=oracle views.p=0.5.",
     )

@@ -57,8 +57,8 @@ happens once the ``m`` strongest directions fill the embedding.
 
 Numerics: :func:`integrate_gradient_flow` integrates the full ``(m, d)`` ODE with scipy;
 :func:`sgd_on_views` runs minibatch SGD on sampled view pairs with an unbiased gradient;
-:func:`batched_gradient_descent` runs plain gradient descent on a batch of ``B`` configurations at
-once (torch, CPU, batch-last layout), :func:`loop_gradient_descent` the same per configuration.
+:func:`gradient_descent` runs plain gradient descent on a batch of ``B`` configurations at once
+(torch, CPU, batch-last layout) or, as its reference, per configuration.
 """
 
 from __future__ import annotations
@@ -547,7 +547,7 @@ class _BatchLastKernel:
         return torch.mul(grad, grad, out=self.sq).sum((0, 1))
 
 
-def batched_gradient_descent(
+def gradient_descent(
     c: FloatArray,
     a: FloatArray,
     w0: FloatArray,
@@ -555,8 +555,9 @@ def batched_gradient_descent(
     steps: int,
     tol: float,
     dtype: torch.dtype = torch.float64,
+    method: str = "batched",
 ) -> DescentResult:
-    """Gradient descent on the spectral loss of ``B`` configurations at once (torch, CPU).
+    """Gradient descent on the spectral loss of ``B`` configurations (CPU).
 
     Per configuration and step ``k = 0, ..., steps``: ``g = dL/dW`` at the current ``W``; if
     ``||g||_F <= tol`` the configuration stops with ``steps_used = k``, else, for ``k < steps``,
@@ -564,7 +565,10 @@ def batched_gradient_descent(
     working set once they are a third of it. When all ``C, A`` commute (always, for models of
     this package) the iterates are run as ``V = W Q`` in the joint eigenbasis
     (:func:`joint_eigenbasis`), where ``V C`` and ``V A`` are elementwise; otherwise densely.
-    The arithmetic is batch-last, ``(rows, cols, B)``, see ``_batch_last_grad``.
+    ``method="batched"`` runs all configurations at once in torch, batch-last
+    ``(rows, cols, B)`` (see ``_BatchLastKernel``); ``method="loop"`` is the same algorithm as a
+    per-configuration numpy loop (the benchmark baseline, and the reference the batched version
+    is tested against).
 
     Args:
         c, a: ``C`` and ``A`` of each configuration, ``(B, d, d)``, symmetric.
@@ -572,9 +576,21 @@ def batched_gradient_descent(
         lr: step size, scalar or ``(B,)``.
         steps: maximal number of updates (>= 0).
         tol: gradient-norm tolerance (>= 0).
-        dtype: torch dtype of the iteration (float64 or float32).
+        dtype: dtype of the iteration (torch.float64 or torch.float32).
+        method: ``"batched"`` or ``"loop"``.
     """
+    if method not in _ITERATES:
+        raise ValueError(f"method must be one of {sorted(_ITERATES)}; got {method!r}")
     prob = _prepare(c, a, w0, lr, steps, tol)
+    v, used, conv = _ITERATES[method](prob, steps, tol, dtype)
+    return _finish(prob, c, a, v, used, conv)
+
+
+_Iterates = tuple[FloatArray, NDArray[np.int64], NDArray[np.bool_]]
+
+
+def _batched_iterates(prob: _Problem, steps: int, tol: float, dtype: torch.dtype) -> _Iterates:
+    """Final ``V`` ``(B, m, d)``, steps used and convergence flags, all configurations at once."""
     b, m, d = prob.v0.shape
 
     def batch_last(x: FloatArray) -> torch.Tensor:
@@ -612,24 +628,12 @@ def batched_gradient_descent(
             kernel = _BatchLastKernel(v, cm, am)
     v_out[..., idx] = v
     v_np = v_out.to(torch.float64).permute(2, 0, 1).numpy()  # (B, m, d)
-    return _finish(prob, c, a, v_np, used.numpy(), conv.numpy())
+    return v_np, used.numpy(), conv.numpy()
 
 
-def loop_gradient_descent(
-    c: FloatArray,
-    a: FloatArray,
-    w0: FloatArray,
-    lr: float | FloatArray,
-    steps: int,
-    tol: float,
-    dtype: type[np.floating] = np.float64,
-) -> DescentResult:
-    """The algorithm of :func:`batched_gradient_descent` as a per-configuration Python loop.
-
-    Same arguments, basis choice and result (``dtype`` is the numpy dtype of the iteration);
-    the benchmark baseline and the reference the batched version is tested against.
-    """
-    prob = _prepare(c, a, w0, lr, steps, tol)
+def _loop_iterates(prob: _Problem, steps: int, tol: float, dtype: torch.dtype) -> _Iterates:
+    """What :func:`_batched_iterates` returns, one configuration at a time in numpy."""
+    np_dtype = torch.empty((), dtype=dtype).numpy().dtype.type
     b = prob.v0.shape[0]
     v_out = np.empty_like(prob.v0)
     used = np.full(b, steps, dtype=np.int64)
@@ -637,8 +641,12 @@ def loop_gradient_descent(
     tol2 = tol * tol
     diag = prob.diag
     for i in range(b):
-        ci, ai, v = prob.c[i].astype(dtype), prob.a[i].astype(dtype), prob.v0[i].astype(dtype)
-        rate = dtype(prob.lr[i])
+        ci, ai, v = (
+            prob.c[i].astype(np_dtype),
+            prob.a[i].astype(np_dtype),
+            prob.v0[i].astype(np_dtype),
+        )
+        rate = np_dtype(prob.lr[i])
         for k in range(steps + 1):
             u = v * ai if diag else v @ ai  # V A: (m, d) * (d,) or (m, d) @ (d, d)
             vc = v * ci if diag else v @ ci  # V C
@@ -650,4 +658,7 @@ def loop_gradient_descent(
                 break
             v = v - rate * grad
         v_out[i] = v
-    return _finish(prob, c, a, v_out, used, conv)
+    return v_out, used, conv
+
+
+_ITERATES = {"batched": _batched_iterates, "loop": _loop_iterates}

@@ -17,12 +17,17 @@ deficient encoders (e.g. zero rows) are handled.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import ParamSpec
+
 import numpy as np
 
 from linear_theory.model import FloatArray, LinearModel
 from linear_theory.moments import clean_inputs, sample_latents
 
 RCOND = 1e-10
+P = ParamSpec("P")
 
 
 def _check_group(model: LinearModel, group: int) -> None:
@@ -106,15 +111,17 @@ def probe_correlation(
     return float(np.sqrt(np.clip(rho2, 0.0, 1.0)))
 
 
-def probe_accuracy(
-    w: FloatArray,
-    model: LinearModel,
-    group: int,
-    u: FloatArray | None = None,
-    sigma_probe: float = 0.0,
-    rcond: float = RCOND,
-) -> float:
-    """Analytic accuracy ``1 - arccos(rho) / pi`` of predicting ``sign(u^T z_k)`` from ``y``.
+def _sign_accuracy(correlation: Callable[P, float]) -> Callable[P, float]:
+    """The probe of ``correlation`` read as a classifier of the sign: ``1 - arccos(rho) / pi``
+    for the same arguments (jointly Gaussian target and prediction)."""
+
+    @functools.wraps(correlation)
+    def accuracy(*args: P.args, **kwargs: P.kwargs) -> float:
+        return float(1.0 - np.arccos(correlation(*args, **kwargs)) / np.pi)
+
+    accuracy.__name__ = accuracy.__qualname__ = "probe_accuracy"
+    accuracy.__doc__ = """Analytic accuracy ``1 - arccos(rho) / pi`` of predicting
+    ``sign(u^T z_k)`` from ``y``; the arguments of :func:`probe_correlation`.
 
     ``u`` defaults to ``e_1`` (the sign of the group's first latent coordinate). Chance is 0.5.
 
@@ -123,8 +130,10 @@ def probe_accuracy(
     weight, so coordinate tasks such as the default are read equally well, but a particular
     mixed direction (e.g. ``ones / sqrt(d_k)``) can be orthogonal to it and sit at chance.
     """
-    rho = probe_correlation(w, model, group, u, sigma_probe, rcond)
-    return float(1.0 - np.arccos(rho) / np.pi)
+    return accuracy
+
+
+probe_accuracy = _sign_accuracy(probe_correlation)
 
 
 def _probe_data(

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from empirical.cli import prog
 from empirical.data.base import Batch, MultiTaskDataset
 from empirical.data.registry import SUITES, build_suite, needs_user_data
 from empirical.io import atomic_write_bytes
@@ -40,7 +41,9 @@ def _parse_option(text: str) -> tuple[str, Any]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m empirical.data", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog=prog("python -m empirical.data"), description=__doc__.split("\n")[0]
+    )
     sub = p.add_subparsers(dest="command", required=True)
     ls = sub.add_parser("list", help="list suites: tasks, chance levels, sizes")
     ls.add_argument("suites", nargs="*", help="suites to list (default: all)")

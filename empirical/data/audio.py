@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from scipy.signal import resample_poly
 
-from empirical.data.base import Batch, TaskSpec
+from empirical.data.base import SPLITS, Batch, TaskSpec, check_indices, split_stream
 from empirical.data.cache import cached_arrays
 from empirical.registry import strict
 
@@ -449,7 +449,6 @@ def mix_at_snr(
 # --------------------------------------------------------------------------- the suite
 
 SplitBy = Literal["speaker", "utterance"]
-_SPLIT_STREAM = {"train": 0, "test": 1}
 _GENERATOR_VERSION = "2"
 
 
@@ -554,7 +553,7 @@ def _build_audio_arrays(config: AudioConfig) -> dict[str, np.ndarray]:
         "repeat": table[:, 2].astype(np.int64),
     }
     n_noise = int(config.noise_seconds * SAMPLE_RATE)
-    for split, stream in _SPLIT_STREAM.items():
+    for stream, split in enumerate(SPLITS):
         noise_rng = np.random.default_rng([config.seed, 11, stream])
         half = babblers[stream::2] or babblers  # train and test babble by different talkers
         out[f"noise_{split}"] = np.stack(
@@ -624,8 +623,7 @@ class AudioDigitsNoiseDataset:
         noise_seconds: float = 20.0,
         seed: int = 0,
     ) -> None:
-        if split not in _SPLIT_STREAM:
-            raise ValueError(f"split must be 'train' or 'test'; got {split!r}")
+        stream = split_stream(split)
         if split_by not in ("speaker", "utterance"):
             raise ValueError(f"split_by must be 'speaker' or 'utterance'; got {split_by!r}")
         if split_by == "speaker" and not (
@@ -647,7 +645,6 @@ class AudioDigitsNoiseDataset:
         self.config = AudioConfig(n_speakers, n_repeats, n_babble_speakers, noise_seconds, seed)
         self.split, self.split_by, self.snr_db = split, split_by, float(snr_db)
         arrays = load_audio_arrays(self.config)
-        stream = _SPLIT_STREAM[split]
         rng = np.random.default_rng([seed, 13])
         if split_by == "speaker":
             test_ids = rng.choice(n_speakers, size=test_speakers, replace=False)
@@ -710,11 +707,7 @@ class AudioDigitsNoiseDataset:
 
     def batch(self, indices: np.ndarray, rng: np.random.Generator) -> Batch:
         """Examples ``indices`` ``(B,)``; fixed examples, so ``rng`` is not used."""
-        idx = np.asarray(indices, dtype=np.int64)
-        if idx.ndim != 1:
-            raise ValueError(f"indices must be 1-D; got shape {idx.shape}")
-        if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
-            raise ValueError(f"indices must lie in [0, {len(self)}); got {idx.min()}..{idx.max()}")
+        idx = check_indices(indices, len(self))
         index = torch.from_numpy(idx)
         labels = {"digit": self.digit[index], "noise": self.noise[index]}
         if self.split_by == "utterance":

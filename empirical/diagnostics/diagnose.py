@@ -8,9 +8,10 @@ default ``diagnostics-WHAT``): the same writer, record format, frozen-encoder ch
 evaluation and ``figures.sweep`` recomputes it when its inputs change. ``local`` and ``gallery``
 also write ``RUN_DIR/eval/NAME.png``.
 
-- ``invariance``: conditional variance (fresh views, and alpha-only where the views have alpha)
-  and the R^2 of alpha from the representation (``invariance.py``);
-- ``dropout-rate``: judges trained on the run's overlay suite (cached in
+- ``invariance``: conditional variance (fresh views, and alpha-only where the views have alpha),
+  the R^2 of alpha from the representation (``invariance.py``) and, where the views have alpha,
+  the split of Foster's gradient penalty among the parameters (``penalty``, ``penalty.py``);
+- ``dropout-rate``: judges trained on the run's suite (overlay suites, audio; cached in
   ``RUN_DIR/eval/judges/``), the rate of identity (control), expert, untrained viewmakers at each
   ``--eps`` and the run's trained viewmaker (``dropout_rate.py``);
 - ``local``: K-means maps of every encoder stage and of the pixels, ARI vs the known
@@ -28,14 +29,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from empirical.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from empirical.checkpoint import load_checkpoint, save_checkpoint
+from empirical.cli import prog
 from empirical.config import ConfigError
 from empirical.data.base import MultiTaskDataset
 from empirical.data.subsets import channel_counts, probe_batch
@@ -54,10 +55,17 @@ from empirical.diagnostics.local_features import (
     local_feature_maps,
     local_feature_scores,
 )
+from empirical.diagnostics.penalty import measure_penalty_parts
 from empirical.evaluate import DEVICES, view_names
 from empirical.features import LAYERS
-from empirical.options import Options, add_arguments, from_args, option
-from empirical.records import check_name, record_path, write_record
+from empirical.options import Options, option
+from empirical.records import (
+    check_name,
+    record_parser,
+    record_path,
+    run_record_command,
+    write_record,
+)
 from empirical.runs import LoadedRun, load_run
 from empirical.views.base import ViewGenerator
 
@@ -124,7 +132,8 @@ def _trained_viewmaker(run: LoadedRun, channels: int) -> ViewGenerator | None:
 def diagnose_invariance(
     run: LoadedRun, opts: DiagnosticOptions, train: MultiTaskDataset, test: MultiTaskDataset
 ) -> dict[str, Any]:
-    """Conditional variance (fresh views; alpha only where available) and R^2 of alpha."""
+    """Conditional variance (fresh views; alpha only where available), R^2 of alpha and the
+    per-parameter split of the gradient penalty (where the views have alpha)."""
     views = run.views(opts.views, channel_counts(test).views)
 
     def cv(alpha_only: bool) -> dict[str, Any]:
@@ -158,6 +167,15 @@ def diagnose_invariance(
         opts.batch_size,
         opts.seed,
         _alpha_names(opts.views, run),
+    )
+    out["penalty"] = measure_penalty_parts(
+        run.encoder,
+        test,
+        views,
+        _alpha_names(opts.views, run),
+        opts.num_inputs,
+        opts.batch_size,
+        seed=opts.seed,
     )
     return out
 
@@ -222,10 +240,10 @@ def diagnose_dropout_rate(
 ) -> dict[str, Any]:
     """Judges of every classification task, then the dropout rate of each view generator."""
     probe = probe_batch(test)
-    if probe.x_clean is None:
-        raise ValueError(f"dropout-rate needs an overlay suite; {test.name!r} has no x_clean")
-    cfg = JudgeConfig(steps=opts.judge_steps, augment=opts.judge_augment, seed=opts.seed)
     tasks = [t.name for t in train.tasks if t.kind == "classification"]
+    if not tasks:  # judges need labels; any suite with them (overlay suites, audio) will do
+        raise ValueError(f"dropout-rate needs classification tasks; {test.name!r} has none")
+    cfg = JudgeConfig(steps=opts.judge_steps, augment=opts.judge_augment, seed=opts.seed)
     judges = {t: cached_judge(run, t, cfg, train, test) for t in tasks}
     channels = int(probe.x.shape[1])
     v = run.config.views
@@ -344,29 +362,22 @@ def diagnose(
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m empirical.diagnostics",
-        description="Diagnostics of a run's frozen encoder; writes RUN_DIR/eval/diagnostics-*.",
+    return record_parser(
+        prog("python -m empirical.diagnostics"),
+        "Diagnostics of a run's frozen encoder; writes RUN_DIR/eval/diagnostics-*.",
+        "--what",
+        {"choices": WHATS, "required": True},
+        "result name (default diagnostics-WHAT)",
+        DiagnosticOptions,
     )
-    p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--what", choices=WHATS, required=True)
-    p.add_argument("--name", help="result name (default diagnostics-WHAT)")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
-    add_arguments(p, DiagnosticOptions)
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command line; exit status 0 done, 2 bad arguments or a run/suite that cannot be used."""
-    args = _parser().parse_args(argv)
-    try:
-        opts = from_args(DiagnosticOptions, args)
-        if args.threads > 0:
-            torch.set_num_threads(args.threads)
-        path, record = diagnose(args.run_dir, args.what, opts, name=args.name)
-    except (ValueError, FileNotFoundError, CheckpointError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(f"wrote {path}")
-    print(json.dumps(record["metrics"], indent=1, sort_keys=True, default=str)[:4000])
-    return 0
+    return run_record_command(
+        _parser(),
+        DiagnosticOptions,
+        argv,
+        lambda args, opts: diagnose(args.run_dir, args.what, opts, name=args.name),
+        lambda metrics: [json.dumps(metrics, indent=1, sort_keys=True, default=str)[:4000]],
+    )

@@ -11,6 +11,7 @@ post-view channels (RandBits) after making the views.
   ``noise_channels``; ``expert`` (bool: follow with expert image views) and ``expert_kwargs``.
 - ``"foster"``: ``crop_scale``, ``p_flip``, ``p_gray``.
 - ``"spirograph"``: the suite's nuisance ranges ``h_range``, ``bg_range``.
+- ``"bitdrop"``: ``p`` (RandBits bit dropout); ``expert_kwargs`` (None: no image transform).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from empirical.registry import Registry
+from empirical.registry import Registry, check_arguments
 from empirical.views.base import IdentityViews, SingleView, ViewGenerator, ViewPair
+from empirical.views.bitdrop import bit_dropout_views
 from empirical.views.expert import AudioExpertViews, ImageExpertViews, expert_views
 from empirical.views.foster import FosterViews
 from empirical.views.oracle import OracleDropoutViews
@@ -40,17 +42,16 @@ def _oracle(
 
 def _viewmaker(
     in_channels: int,
-    base_channels: int = 32,
-    num_res_blocks: int = 3,
-    eps: float = 0.05,
-    clamp: bool = False,
-    noise_channels: int = 1,
     expert: bool = False,
     expert_kwargs: dict[str, Any] | None = None,
+    **viewmaker: Any,
 ) -> ViewmakerViews:
+    """A :class:`Viewmaker` (``viewmaker``: its options, checked against its signature) and,
+    with ``expert``, expert image views after it."""
     if expert_kwargs and not expert:
         raise ValueError("viewmaker expert_kwargs given with expert=False")
-    vm = Viewmaker(in_channels, base_channels, num_res_blocks, eps, clamp, noise_channels)
+    check_arguments(Viewmaker, (in_channels,), viewmaker, "views 'viewmaker'")
+    vm = Viewmaker(in_channels, **viewmaker)
     exp = expert_views("image", **(expert_kwargs or {})) if expert else None
     return ViewmakerViews(vm, expert=exp)
 
@@ -62,6 +63,7 @@ VIEWS.register("viewmaker", _viewmaker, description="learned adversarial views")
 VIEWS.register("foster", FosterViews, description="Foster et al.'s differentiable colour views")
 VIEWS.register("spirograph", spirograph_views, description="Spirograph, fresh nuisance")
 VIEWS.register("identity", IdentityViews, description="both views are the input")
+VIEWS.register("bitdrop", bit_dropout_views, description="RandBits: zero the bits in a view")
 
 
 def build_views(name: str, **kw: Any) -> Any:

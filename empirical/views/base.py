@@ -81,6 +81,16 @@ def bernoulli(n: int, p: float, generator: torch.Generator, like: torch.Tensor) 
     return (u < p).to(like.device)
 
 
+def check_dropout(p: float, base: SingleView | None) -> float:
+    """``p`` as a float: a dropout view family's probability must lie in [0, 1] and its ``base``
+    (a per-view transform, or None) must provide ``view(x, generator)``; ValueError otherwise."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"p must be in [0, 1]; got {p}")
+    if base is not None and not isinstance(base, SingleView):
+        raise ValueError(f"base must provide view(x, generator); got {type(base).__name__}")
+    return float(p)
+
+
 def finish_pair(v1: torch.Tensor, v2: torch.Tensor, batch: Batch, **extra: object) -> ViewPair:
     """Append the batch's post-view channels to both views and wrap them in a ``ViewPair``."""
     return ViewPair(

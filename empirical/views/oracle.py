@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from empirical.data.base import Batch
-from empirical.views.base import SingleView, ViewPair, bernoulli, finish_pair
+from empirical.views.base import SingleView, ViewPair, bernoulli, check_dropout, finish_pair
 
 
 def drop_overlay(
@@ -32,11 +32,7 @@ class OracleDropoutViews:
     """
 
     def __init__(self, p: float, base: SingleView | None = None) -> None:
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"p must be in [0, 1]; got {p}")
-        if base is not None and not isinstance(base, SingleView):
-            raise ValueError(f"base must provide view(x, generator); got {type(base).__name__}")
-        self.p = float(p)
+        self.p = check_dropout(p, base)
         self.base = base
 
     def view(self, batch: Batch, generator: torch.Generator) -> torch.Tensor:

@@ -210,5 +210,6 @@ for t in sorted(by_tau):
 #   embedding.
 # * Dropping the easy feature in some views (bit dropout) breaks the shortcut and the weak
 #   feature is learned again, as Tamkin et al.'s feature-dropout argument predicts.
-# * The deep version of this experiment is the `randbits-*` presets (`featuredrop train --list`)
-#   and the `exp_randbits` figure (`featuredrop figures exp_randbits`).
+# * The deep version of this experiment is the `randbits-cpu` preset (`featuredrop train --preset
+#   randbits-cpu data.options.k=20 loss.temperature=0.05`) and the `exp_randbits` figure
+#   (`featuredrop figures exp_randbits`).

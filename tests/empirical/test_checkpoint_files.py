@@ -4,6 +4,8 @@ atomic writes that keep the permissions a plain write would have."""
 from __future__ import annotations
 
 import os
+import struct
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,11 +30,18 @@ def truncate(path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
 
 
-def flip_bytes(path: Path) -> None:
-    """Flip one byte in the middle of the file (inside the tensor data here): ``torch.load``
-    alone reads it without complaint, as a different weight."""
+def flip_bytes(path: Path, count: int = 1) -> None:
+    """Flip ``count`` bytes in the middle of the largest member of the archive (tensor data):
+    ``torch.load`` alone reads it without complaint, as a different weight. (The middle of the
+    file itself may be alignment padding between members, which no CRC covers.)"""
+    with zipfile.ZipFile(path) as archive:
+        member = max(archive.infolist(), key=lambda info: info.compress_size)
     data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0xFF
+    at = member.header_offset
+    name_len, extra_len = struct.unpack("<HH", data[at + 26 : at + 30])  # local file header
+    start = at + 30 + name_len + extra_len + member.compress_size // 2
+    for i in range(start, start + count):
+        data[i] ^= 0xFF
     path.write_bytes(bytes(data))
 
 

@@ -164,7 +164,8 @@ def test_list_shows_every_preset_one_line_each(capsys: pytest.CaptureFixture[str
             for scale in ("cpu", "paper"):
                 assert f"{views}-{overlay}-{scale}" in names
     for required in (
-        "randbits-k20-t0.05-cpu",
+        "randbits-cpu",
+        "randbits-paper",
         "digit-on-natural-paper",
         "multidigits-cpu",
         "lse-cpu",
@@ -174,6 +175,7 @@ def test_list_shows_every_preset_one_line_each(capsys: pytest.CaptureFixture[str
         "viewmaker-audio-cpu",
     ):
         assert required in names
+    assert not [n for n in names if n.startswith("randbits-k")]  # grid points are overrides
 
 
 def test_every_preset_is_a_valid_config_and_scales_differ() -> None:
@@ -190,27 +192,40 @@ def test_every_preset_is_a_valid_config_and_scales_differ() -> None:
     assert cpu.model.encoder == "small_resnet" and cpu.optim.batch_size == 128
     assert cpu.views.vm_width < paper.views.vm_width
     # presets hand out independent copies
-    a = presets.get("randbits-k5-t0.1-cpu")
+    a = presets.get("randbits-cpu")
     a.data.options["k"] = 99
-    assert presets.get("randbits-k5-t0.1-cpu").data.options == {"k": 5}
+    assert presets.get("randbits-cpu").data.options == {"k": 5}
 
 
 @pytest.mark.parametrize("scale", ["cpu", "paper"])
 def test_randbits_views_are_crop_only(scale: str) -> None:
     """Chen et al.'s protocol: random crop of area 0.5-1 only: no flip, colour, grayscale, blur."""
-    from empirical.train import build_views
+    from empirical.parts import build_views
     from empirical.views import ImageExpertViews
 
     for k in (0, 20):
-        views = build_views(presets.get(f"randbits-k{k}-t0.1-{scale}"), 1)
+        cfg = apply_overrides(presets.get(f"randbits-{scale}"), [f"data.options.k={k}"])
+        views = build_views(cfg, 1)
         assert isinstance(views, ImageExpertViews)
         assert views.crop_scale == (0.5, 1.0)
         assert (views.p_flip, views.p_jitter, views.p_gray, views.p_blur) == (0, 0, 0, 0)
 
 
+@pytest.mark.parametrize("scale", ["cpu", "paper"])
+def test_a_randbits_grid_point_is_the_preset_plus_two_overrides(scale: str) -> None:
+    """Chen et al.'s grid (k bits x temperature) is one preset per scale plus
+    ``data.options.k=K`` and ``loss.temperature=TAU``; nothing else changes."""
+    base = presets.get(f"randbits-{scale}")
+    assert (base.data.suite, base.model.encoder) == ("randbits-mnist", "chen_convnet")
+    point = apply_overrides(base, ["data.options.k=20", "loss.temperature=0.05"])
+    assert point.data.options == {"k": 20} and point.loss.temperature == 0.05
+    undone = point.replace(data={"options": {"k": 5}}, loss={"temperature": base.loss.temperature})
+    assert undone == base
+
+
 def test_expert_view_probabilities_follow_the_config() -> None:
     """Each op has its own field; jitter 0 turns off colour jitter only (not blur or grayscale)."""
-    from empirical.train import build_views
+    from empirical.parts import build_views
 
     default = build_views(presets.get("expert-digits-cpu"), 3)
     assert (default.p_flip, default.p_jitter, default.p_gray, default.p_blur) == (
@@ -240,7 +255,7 @@ def test_crop_min_above_crop_max_is_rejected() -> None:
 @given(value=st.floats(min_value=0.0, max_value=1.0, allow_nan=False))
 def test_every_accepted_jitter_builds_expert_views(value: float) -> None:
     """views.jitter is accepted iff it lies in [0, 1), and every accepted value builds."""
-    from empirical.train import build_views
+    from empirical.parts import build_views
 
     if value < 1.0:
         views = build_views(apply_overrides(Config(), [f"views.jitter={value!r}"]), 3)

@@ -23,7 +23,8 @@ from empirical import presets
 from empirical.checkpoint import load_checkpoint
 from empirical.config import Config, apply_overrides
 from empirical.distributed import DistInfo
-from empirical.train import build_parts, train
+from empirical.parts import build_parts
+from empirical.train import train
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]

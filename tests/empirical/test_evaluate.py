@@ -157,6 +157,34 @@ def test_cli_probe_writes_json_with_schema_and_sane_accuracies(run_dir: Path) ->
     assert record["metrics"]["background"]["accuracy"] > 0.6
 
 
+def test_evaluate_reads_prev_pt_when_last_pt_is_damaged(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A damaged last.pt: the evaluation reads prev.pt (as ``train --resume`` does) and says so
+    on stderr; the record carries prev.pt's weights hash."""
+    import shutil
+
+    from empirical.evaluate import main
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run, ignore=shutil.ignore_patterns("eval"))
+    shutil.copy(run / "last.pt", run / "prev.pt")
+    expected = _weights_hash(run / "prev.pt")
+    (run / "last.pt").write_bytes(b"not a checkpoint")
+    assert main([str(run), "--layer", "pooled", "--max-iter", "10"]) == 0
+    err = capsys.readouterr().err
+    assert "warning" in err and str(run / "last.pt") in err and str(run / "prev.pt") in err
+    record = json.loads((run / "eval" / "probe-pooled.json").read_text())
+    assert record["weights_sha256"] == expected
+
+
+def _weights_hash(path: Path) -> str:
+    from empirical.checkpoint import load_checkpoint
+    from empirical.records import state_sha256
+
+    return state_sha256(load_checkpoint(path)["models"])
+
+
 def test_averaging_and_robustness_records(run_dir: Path) -> None:
     from empirical.evaluate import EvalOptions, evaluate
     from empirical.runs import load_run
@@ -221,24 +249,22 @@ def test_jitter_and_averaging_change_the_features(run_dir: Path) -> None:
 
 def test_probe_on_views_with_identity_views_equals_clean_probe(run_dir: Path) -> None:
     """Identity views averaged over M copies are the clean inputs: same features, same probe."""
-    from empirical.evaluate import EvalOptions, evaluate_probes
+    from empirical.evaluate import EvalInputs, EvalOptions, evaluate_probes
     from empirical.runs import load_run
 
     run = load_run(run_dir)
-    clean = evaluate_probes(run, EvalOptions(layer="pooled", max_iter=50))
-    ident = evaluate_probes(
-        run,
-        EvalOptions(
-            layer="pooled", views="identity", probe_on_views=True, num_copies=3, max_iter=50
-        ),
+    clean = evaluate_probes(EvalInputs.of(run, EvalOptions(layer="pooled", max_iter=50)))
+    views = EvalOptions(
+        layer="pooled", views="identity", probe_on_views=True, num_copies=3, max_iter=50
     )
+    ident = evaluate_probes(EvalInputs.of(run, views))
     for task in clean:
         assert ident[task]["accuracy"] == pytest.approx(clean[task]["accuracy"], abs=1 / 64)
 
 
 @pytest.mark.parametrize("what", ["weight", "bn_buffer", "head"])
 def test_frozen_check_catches_a_modified_encoder(run_dir: Path, what: str) -> None:
-    from empirical.evaluate import EvalOptions, evaluate_probes
+    from empirical.evaluate import EvalInputs, EvalOptions, evaluate_probes
     from empirical.records import EncoderModified
     from empirical.runs import load_run
 
@@ -255,11 +281,13 @@ def test_frozen_check_catches_a_modified_encoder(run_dir: Path, what: str) -> No
                 next(run.head.parameters()).view(-1)[0] += 1e-3
 
     with pytest.raises(EncoderModified, match="changed"):
-        evaluate_probes(run, EvalOptions(layer="pooled", max_iter=10), callback=tamper)
+        evaluate_probes(
+            EvalInputs.of(run, EvalOptions(layer="pooled", max_iter=10), callback=tamper)
+        )
 
 
 def test_frozen_check_passes_and_hash_is_stable(run_dir: Path) -> None:
-    from empirical.evaluate import EvalOptions, evaluate_probes
+    from empirical.evaluate import EvalInputs, EvalOptions, evaluate_probes
     from empirical.records import weights_hash
     from empirical.runs import load_run
 
@@ -267,9 +295,8 @@ def test_frozen_check_passes_and_hash_is_stable(run_dir: Path) -> None:
     mods = {"encoder": run.encoder, "head": run.head}
     h0 = weights_hash(mods)
     calls: list[str] = []
-    evaluate_probes(
-        run, EvalOptions(layer="pooled", max_iter=10), callback=lambda t, p: calls.append(t)
-    )
+    options = EvalOptions(layer="pooled", max_iter=10)
+    evaluate_probes(EvalInputs.of(run, options, callback=lambda t, p: calls.append(t)))
     assert calls == ["background", "overlay"] and weights_hash(mods) == h0
     with torch.no_grad():
         next(run.encoder.parameters()).view(-1)[0] += 1.0
@@ -321,7 +348,7 @@ def test_jitter_views_zero_strength_is_identity() -> None:
 
 def test_viewmaker_run_averages_over_its_trained_viewmaker(tmp_path: Path) -> None:
     from empirical.config import Config, apply_overrides
-    from empirical.evaluate import EvalOptions, feature_averaging_sweep
+    from empirical.evaluate import EvalInputs, EvalOptions, feature_averaging_sweep
     from empirical.runs import load_run
     from empirical.train import train
 
@@ -334,7 +361,8 @@ def test_viewmaker_run_averages_over_its_trained_viewmaker(tmp_path: Path) -> No
     trained = run.models["viewmaker"]
     for k, v in views.state_dict().items():  # type: ignore[attr-defined]
         assert torch.equal(v, trained[k]), k
-    out = feature_averaging_sweep(run, EvalOptions(layer="pooled", copies=(1, 2), max_iter=20))
+    options = EvalOptions(layer="pooled", copies=(1, 2), max_iter=20)
+    out = feature_averaging_sweep(EvalInputs.of(run, options))
     assert set(out) == {"M=1", "M=2"}
     assert all(0.0 <= m["accuracy"] <= 1.0 for r in out.values() for m in r.values())
 

@@ -77,6 +77,12 @@ def test_an_unknown_name_lists_the_known_ones(kind: str) -> None:
         (lambda: build_encoder("convnet", 3, width=8), "encoder 'convnet'", "width", "channels"),
         (lambda: build_views("foster", hue=0.1), "views 'foster'", "hue", "p_gray"),
         (
+            lambda: build_views("viewmaker", in_channels=3, widht=8),
+            "views 'viewmaker'",
+            "widht",
+            "base_channels",
+        ),
+        (
             lambda: build_views("expert", modality="audio", p_blur=0.1),
             "expert views modality 'audio'",
             "p_blur",

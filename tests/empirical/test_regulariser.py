@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,7 +13,13 @@ from torch import nn
 from torch.autograd.functional import jacobian
 
 from empirical.models import build_encoder
-from empirical.regulariser import gradient_penalty, projected_penalty, rademacher
+from empirical.regulariser import (
+    differentiated,
+    gradient_penalty,
+    penalty_decomposition,
+    projected_penalty,
+    rademacher,
+)
 
 B, P, D, K = 2, 2, 3, 4
 DT = torch.float64
@@ -186,3 +193,176 @@ def test_rejects_bad_arguments(kw: dict, field: str) -> None:
             enc, render_with(x0), alpha1, lambda n, g: torch.rand(n, P + 1, generator=g, dtype=DT),
             generator=torch.Generator(),
         )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# which parameters are differentiated (regulariser.nuisance) and the per-parameter decomposition
+
+NAMES3 = ("h", "c1", "c2")
+
+
+def setup3(seed: int = 0):
+    """A float64 encoder and a view nonlinear in 3 parameters, the first called h."""
+    torch.manual_seed(seed)
+    enc = nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, D)).to(DT)
+    x0 = torch.randn(B, 4, dtype=DT)
+    alpha1 = torch.rand(B, 3, dtype=DT) + 0.5
+    alpha_prime = torch.rand(K, B, 3, dtype=DT) + 0.5
+    return enc, x0, alpha1, alpha_prime
+
+
+def render3(x0: torch.Tensor, h_scale: float = 1.0):
+    def render(alpha: torch.Tensor) -> torch.Tensor:  # h enters a phase, as in Spirograph
+        h, c1, c2 = alpha[:, :1] * h_scale, alpha[:, 1:2], alpha[:, 2:3]
+        return torch.sin(x0 * h) * c1 + x0.pow(2) * c2 * c1
+
+    return render
+
+
+def fd_jacobians(enc: nn.Module, render, alpha1: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """``(B, D, P)`` d normalize(enc(render(alpha))) / d alpha by central finite differences."""
+    cols = []
+    with torch.no_grad():
+        for j in range(alpha1.shape[1]):
+            step = torch.zeros_like(alpha1)
+            step[:, j] = eps
+            hi = F.normalize(enc(render(alpha1 + step)), dim=1)
+            lo = F.normalize(enc(render(alpha1 - step)), dim=1)
+            cols.append((hi - lo) / (2 * eps))
+    return torch.stack(cols, dim=-1)
+
+
+def fd_penalty(jac: torch.Tensor, v: torch.Tensor, delta: torch.Tensor, cols: list[int]):
+    """mean_{k,b} (v_b^T J_{b,S} delta_{kb,S})^2 over the columns S = ``cols``."""
+    proj = torch.einsum("bd,bdp,kbp->kb", v, jac[:, :, cols], delta[:, :, cols])
+    return proj.pow(2).mean()
+
+
+def test_no_h_penalty_is_the_colour_columns_only_by_finite_differences() -> None:
+    enc, x0, alpha1, alpha_prime = setup3()
+    render = render3(x0)
+    v = rademacher((B, D), torch.Generator().manual_seed(1)).to(DT)
+    jac = fd_jacobians(enc, render, alpha1)
+    delta = alpha_prime - alpha1
+    flags = differentiated("no-h", NAMES3, 3)
+    assert flags == (False, True, True)
+    faithful = projected_penalty(enc, render, alpha1, alpha_prime, v)
+    no_h = projected_penalty(enc, render, alpha1, alpha_prime, v, differentiate=flags)
+    torch.testing.assert_close(faithful, fd_penalty(jac, v, delta, [0, 1, 2]), rtol=1e-6, atol=0)
+    torch.testing.assert_close(no_h, fd_penalty(jac, v, delta, [1, 2]), rtol=1e-6, atol=0)
+    assert abs(faithful.item() - no_h.item()) > 1e-3 * faithful.item()  # h did contribute
+
+
+def test_no_h_penalty_does_not_see_how_h_moves_the_view() -> None:
+    # two renders equal at alpha1, with equal colour derivatives there, whose derivative in h
+    # differs: the no-h penalty and its encoder gradients are the same for both, "all" is not
+    enc, x0, alpha1, alpha_prime = setup3(1)
+    v = rademacher((B, D), torch.Generator().manual_seed(2)).to(DT)
+    flags = differentiated("no-h", NAMES3, 3)
+    base, bump = render3(x0), torch.randn(B, 4, dtype=DT)
+
+    def steeper(alpha: torch.Tensor) -> torch.Tensor:
+        return base(alpha) + 5.0 * (alpha[:, :1] - alpha1[:, :1]) * bump
+
+    values, grads, faithful = [], [], []
+    for render in (base, steeper):
+        gp = projected_penalty(enc, render, alpha1, alpha_prime, v, differentiate=flags)
+        values.append(gp.item())
+        grads.append(torch.autograd.grad(gp, list(enc.parameters())))
+        faithful.append(projected_penalty(enc, render, alpha1, alpha_prime, v).item())
+    assert values[0] == pytest.approx(values[1], rel=1e-12)
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b)
+    assert faithful[0] != pytest.approx(faithful[1], rel=1e-3)
+
+
+def test_differentiated_choices_and_errors() -> None:
+    from empirical.config import ConfigError
+    from empirical.data.spirograph import NUISANCE_NAMES
+    from empirical.regulariser import alpha_names
+
+    assert differentiated("all", None, 4) == (True,) * 4
+    assert alpha_names("spirograph") == NUISANCE_NAMES
+    assert differentiated("no-h", NUISANCE_NAMES, 6) == (False, *(True,) * 5)
+    for names in (alpha_names("foster"), None):
+        with pytest.raises(ConfigError, match=r"regulariser\.nuisance.*'h'"):
+            differentiated("no-h", names, 4)
+    with pytest.raises(ConfigError, match=r"regulariser\.nuisance"):
+        differentiated("colour", NUISANCE_NAMES, 6)
+    enc, x0, alpha1, alpha_prime = setup3()
+    with pytest.raises(ValueError, match="differentiate"):
+        projected_penalty(
+            enc, render3(x0), alpha1, alpha_prime, torch.ones(B, D, dtype=DT), differentiate=[1]
+        )
+
+
+def test_decomposition_splits_the_expected_penalty_among_parameters() -> None:
+    enc, x0, alpha1, alpha_prime = setup3(2)
+    render = render3(x0)
+    parts = penalty_decomposition(enc, render, alpha1, alpha_prime)
+
+    def expected(flags: tuple[bool, ...]) -> float:  # E_v over all 2^(B*D) sign vectors
+        vs = [
+            torch.tensor(s, dtype=DT).view(B, D)
+            for s in itertools.product([-1.0, 1.0], repeat=B * D)
+        ]
+        return float(
+            torch.stack(
+                [
+                    projected_penalty(enc, render, alpha1, alpha_prime, v, differentiate=flags)
+                    for v in vs
+                ]
+            )
+            .mean()
+            .detach()
+        )
+
+    assert parts.total == pytest.approx(expected((True, True, True)), rel=1e-9)
+    for j in range(3):
+        only = tuple(i == j for i in range(3))
+        assert parts.alone[j].item() == pytest.approx(expected(only), rel=1e-9)
+    no_h = differentiated("no-h", NAMES3, 3)
+    assert parts.restricted(no_h) == pytest.approx(expected(no_h), rel=1e-9)
+    assert float(parts.attributed.sum()) == pytest.approx(parts.total, rel=1e-12)
+    jac = fd_jacobians(enc, render, alpha1)
+    torch.testing.assert_close(parts.jacobian_sq, jac.pow(2).sum(1).mean(0), rtol=1e-6, atol=0)
+    torch.testing.assert_close(parts.delta_sq, (alpha_prime - alpha1).pow(2).mean((0, 1)))
+
+
+def test_training_step_penalty_follows_regulariser_nuisance() -> None:
+    # the step's penalty with no-h is the one without the h column: much smaller on Spirograph,
+    # where h dominates; same seeds, same batch, same weights
+    from empirical.compute import Compute
+    from empirical.config import Config, apply_overrides
+    from empirical.data.subsets import channel_counts
+    from empirical.distributed import DistInfo
+    from empirical.parts import build_dataset, build_parts
+    from empirical.step import loss_terms
+
+    values = {}
+    for nuisance in ("all", "no-h"):
+        cfg = apply_overrides(
+            Config(),
+            [
+                "data.suite=spirograph",
+                "data.options.n_train=16",
+                "data.options.n_test=8",
+                "model.encoder=small_resnet",
+                "model.width=4",
+                "views.name=spirograph",
+                "regulariser.weight=0.1",
+                f"regulariser.nuisance={nuisance}",
+                "regulariser.num_samples=4",
+                "regulariser.cap=1000",
+                "run.device=cpu",
+            ],
+        )
+        data = build_dataset(cfg, "train")
+        ch = channel_counts(data)
+        parts = build_parts(cfg, ch.total, ch.views, 1, 1, torch.device("cpu"), DistInfo())
+        batch = data.batch(np.arange(8), np.random.default_rng(0))
+        compute = Compute(torch.device("cpu"), torch.float32, None)
+        terms = loss_terms(parts, batch, cfg, DistInfo(), compute)
+        values[nuisance] = (terms.contrastive.item(), terms.penalty.item())
+    assert values["all"][0] == values["no-h"][0]  # the same contrastive loss
+    assert 0 < values["no-h"][1] < 0.5 * values["all"][1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,9 @@ from empirical.checkpoint import CheckpointError, save_checkpoint
 from empirical.config import Config, apply_overrides
 from empirical.records import state_sha256
 from empirical.runs import build_encoder_head, load_run
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_checkpoint_files import DAMAGE
 
 CFG = apply_overrides(
     Config(), ["model.width=4", "model.head_hidden=8", "model.out_dim=5", "model.head_depth=2"]
@@ -77,3 +81,30 @@ def test_load_run_errors_name_the_checkpoint(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match=r"b/last\.pt: weights do not fit the saved config"):
         load_run(tmp_path / "b")
+
+
+@pytest.mark.parametrize("damage", [*DAMAGE, "missing"])
+def test_load_run_falls_back_to_prev_when_last_is_damaged(
+    tmp_path: Path, damage: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As ``train --resume`` does: a damaged or missing last.pt is replaced by prev.pt, and a
+    warning on stderr names both files; with a good last.pt nothing is said."""
+    old, new = _with(tmp_path / "old", CFG), tmp_path / "run"
+    new.mkdir()
+    (old / "last.pt").rename(new / "prev.pt")
+    with torch.no_grad():
+        enc, head = _modules(3)
+        next(enc.parameters()).add_(1.0)  # last.pt holds other weights than prev.pt
+    models = {"encoder": enc.state_dict(), "head": head.state_dict()}
+    save_checkpoint(new / "last.pt", {"config": CFG.to_dict(), "models": models})
+    assert load_run(new).weights_sha256 == state_sha256(models)
+    assert capsys.readouterr().err == ""
+    if damage == "missing":
+        (new / "last.pt").unlink()
+    else:
+        DAMAGE[damage](new / "last.pt")
+    run = load_run(new)
+    prev_enc, _ = _modules(3)
+    assert torch.equal(next(run.encoder.parameters()), next(prev_enc.parameters()))
+    err = capsys.readouterr().err
+    assert "warning" in err and str(new / "last.pt") in err and str(new / "prev.pt") in err

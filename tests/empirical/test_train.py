@@ -180,8 +180,10 @@ def test_expert_loss_decreases(tmp_path: Path) -> None:
 def test_viewmaker_step_reverses_its_gradient() -> None:
     """One step through the loop's step function: the encoder descends the loss and the viewmaker
     ascends it (its gradient is the negative of the plain loss gradient on the same views)."""
+    from empirical.compute import Compute
     from empirical.distributed import DistInfo
-    from empirical.train import build_parts, contrastive_loss
+    from empirical.parts import build_parts
+    from empirical.step import loss_terms
 
     cfg = tiny_config("views.name=viewmaker")
     cpu = torch.device("cpu")
@@ -198,7 +200,7 @@ def test_viewmaker_step_reverses_its_gradient() -> None:
                 return pair
 
             parts.views = plain
-        loss = contrastive_loss(parts, batch, cfg, DistInfo(), None, cpu)
+        loss = loss_terms(parts, batch, cfg, DistInfo(), Compute(cpu, torch.float32, None)).total
         loss.backward()
         assert parts.viewmaker is not None
         grads.append(torch.cat([p.grad.flatten() for p in parts.viewmaker.parameters()]))
@@ -238,7 +240,7 @@ def test_post_view_channels_reach_the_encoder(tmp_path: Path) -> None:
 
 
 def test_lr_factor_exact_values() -> None:
-    from empirical.train import lr_factor
+    from empirical.parts import lr_factor
 
     assert lr_factor(0, 100, 10, "constant") == pytest.approx(0.1)
     assert lr_factor(9, 100, 10, "constant") == 1.0
@@ -251,7 +253,7 @@ def test_lr_factor_exact_values() -> None:
 def test_knn_monitor_exact_on_separable_features() -> None:
     """Encoder = identity on one-hot-like inputs: every query's nearest bank items share its
     class, so accuracy is 1; with shuffled bank labels and k=1 it is the matching rate."""
-    from empirical.train import knn_monitor
+    from empirical.knn import knn_monitor
 
     class Flat(torch.nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -325,7 +327,7 @@ def test_bf16_autocast_on_cpu_runs(tmp_path: Path) -> None:
 
 def test_fp16_on_cpu_is_a_config_error() -> None:
     from empirical.config import ConfigError
-    from empirical.train import resolve_precision
+    from empirical.parts import resolve_precision
 
     with pytest.raises(ConfigError, match=r"run\.precision"):
         resolve_precision("fp16", torch.device("cpu"))
@@ -356,7 +358,7 @@ def test_datasets_can_be_passed_in(tmp_path: Path) -> None:
 
 
 def test_training_subset_is_seeded_random_not_a_prefix() -> None:
-    from empirical.train import training_subset
+    from empirical.plan import training_subset
 
     a = training_subset(3, 1000, 100)
     assert np.array_equal(a, training_subset(3, 1000, 100))  # a pure function of the seed
@@ -387,7 +389,8 @@ def test_build_parts_and_train_leave_the_global_torch_rng_alone(tmp_path: Path) 
     """build_parts initialises from run.seed in a fork of torch's global RNG: the caller's
     global state is unchanged, and the initial weights depend on run.seed only."""
     from empirical.distributed import DistInfo
-    from empirical.train import build_parts, train
+    from empirical.parts import build_parts
+    from empirical.train import train
 
     cfg = tiny_config("views.name=viewmaker")
     cpu = torch.device("cpu")

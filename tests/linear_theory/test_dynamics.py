@@ -18,15 +18,14 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from linear_theory.dynamics import (
-    batched_gradient_descent,
     decoupled_init,
     decoupled_norms,
     eigenvalue_learning_time,
+    gradient_descent,
     integrate_gradient_flow,
     joint_eigenbasis,
     learning_time,
     logistic_norms,
-    loop_gradient_descent,
     minibatch_gradient,
     mode_curves,
     mode_norms,
@@ -140,11 +139,13 @@ def test_bad_arguments_raise() -> None:
         sgd_on_views(model, np.zeros((1, 2)), 3, 0.1, 1, np.random.default_rng(0))
     c = np.eye(2)[None]
     with pytest.raises(ValueError, match="W0"):
-        batched_gradient_descent(c, c, np.zeros((1, 1, 3)), 0.1, 5, 1e-6)
+        gradient_descent(c, c, np.zeros((1, 1, 3)), 0.1, 5, 1e-6)
     with pytest.raises(ValueError, match="lr"):
-        loop_gradient_descent(c, c, np.zeros((1, 1, 2)), -0.1, 5, 1e-6)
+        gradient_descent(c, c, np.zeros((1, 1, 2)), -0.1, 5, 1e-6, method="loop")
+    with pytest.raises(ValueError, match="method"):
+        gradient_descent(c, c, np.zeros((1, 1, 2)), 0.1, 5, 1e-6, method="newton")
     with pytest.raises(ValueError, match="tol"):
-        batched_gradient_descent(c, c, np.zeros((1, 1, 2)), 0.1, 5, -1.0)
+        gradient_descent(c, c, np.zeros((1, 1, 2)), 0.1, 5, -1.0)
 
 
 # ------------------------------------------------------------------------------------------
@@ -340,8 +341,8 @@ def test_batched_equals_loop_equals_reference(kind: str) -> None:
     assert (joint_eigenbasis(c, a) is None) == (kind == "generic")
     lr = np.array([0.05, 0.04, 0.05, 0.03])
     steps, tol = 400, 1e-7
-    fast = batched_gradient_descent(c, a, w0, lr, steps, tol)
-    slow = loop_gradient_descent(c, a, w0, lr, steps, tol)
+    fast = gradient_descent(c, a, w0, lr, steps, tol)
+    slow = gradient_descent(c, a, w0, lr, steps, tol, method="loop")
     np.testing.assert_array_equal(fast.steps, slow.steps)
     np.testing.assert_array_equal(fast.converged, slow.converged)
     np.testing.assert_allclose(fast.w, slow.w, rtol=0, atol=1e-12)
@@ -354,20 +355,20 @@ def test_batched_equals_loop_equals_reference(kind: str) -> None:
 
 def test_batched_gd_float32_agrees() -> None:
     c, a, w0, _, _ = _configs(np.random.default_rng(4), "rotated")
-    f64 = batched_gradient_descent(c, a, w0, 0.05, 300, 1e-4)
-    f32 = batched_gradient_descent(c, a, w0, 0.05, 300, 1e-4, dtype=torch.float32)
-    l32 = loop_gradient_descent(c, a, w0, 0.05, 300, 1e-4, dtype=np.float32)
+    f64 = gradient_descent(c, a, w0, 0.05, 300, 1e-4)
+    f32 = gradient_descent(c, a, w0, 0.05, 300, 1e-4, dtype=torch.float32)
+    l32 = gradient_descent(c, a, w0, 0.05, 300, 1e-4, dtype=torch.float32, method="loop")
     np.testing.assert_allclose(f32.loss, f64.loss, rtol=1e-5)
     np.testing.assert_allclose(l32.loss, f32.loss, rtol=1e-5)
 
 
 def test_budget_zero_steps_and_converged_configs_freeze() -> None:
     c, a, w0, _, _ = _configs(np.random.default_rng(5), "diagonal")
-    none = batched_gradient_descent(c, a, w0, 0.05, 0, 1e-7)
+    none = gradient_descent(c, a, w0, 0.05, 0, 1e-7)
     np.testing.assert_array_equal(none.w, w0)
     np.testing.assert_array_equal(none.steps, 0)
     assert not none.converged.any()
-    huge = batched_gradient_descent(c, a, w0, 0.05, 50, 1e6)  # everything converged at once
+    huge = gradient_descent(c, a, w0, 0.05, 50, 1e6)  # everything converged at once
     np.testing.assert_array_equal(huge.w, w0)
     assert huge.converged.all() and np.all(huge.steps == 0)
 
@@ -380,7 +381,7 @@ def test_batched_gd_reaches_closed_form_optimal_loss(kind: str) -> None:
     c, a, w0, cd, ad = _configs(rng, kind, b=b, m=m, d=d)
     lam = np.sort(cd / ad, axis=1)[:, ::-1]
     gap_ok = lam[:, m] <= 0.9 * lam[:, m - 1]  # separable within the budget
-    res = batched_gradient_descent(c, a, 0.1 * w0, 0.1 / cd.max(axis=1), 5000, 1e-8)
+    res = gradient_descent(c, a, 0.1 * w0, 0.1 / cd.max(axis=1), 5000, 1e-8)
     opt = np.array([top_m_loss(cd[i], ad[i], m) for i in range(b)])
     assert res.converged[gap_ok].all()
     np.testing.assert_allclose(res.loss[gap_ok], opt[gap_ok], rtol=1e-3)

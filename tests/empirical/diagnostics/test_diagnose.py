@@ -5,6 +5,7 @@ unchanged, bad arguments exit with status 2."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,9 @@ from empirical.config import Config, apply_overrides
 from empirical.diagnostics.diagnose import DiagnosticOptions, main
 from empirical.diagnostics.png import grid_size
 from empirical.runs import load_run
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from test_checkpoint_files import flip_bytes
 
 HERE = Path(__file__).resolve().parent
 TINY = [
@@ -142,13 +146,10 @@ def test_gallery_defaults_to_eight_rows(run_dir: Path) -> None:
 
 
 def _damage(path: Path, how: str) -> None:
-    data = bytearray(path.read_bytes())
     if how == "truncated":
-        path.write_bytes(bytes(data[: len(data) // 2]))
-        return
-    for i in range(len(data) // 2, len(data) // 2 + 16):  # in the middle: the weights
-        data[i] ^= 0xFF
-    path.write_bytes(bytes(data))
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    else:
+        flip_bytes(path, 16)  # inside the weights
 
 
 @pytest.mark.parametrize("how", ["truncated", "flipped"])

@@ -16,6 +16,7 @@ import pytest
 import torch
 from torch import nn
 
+from empirical.compute import Compute
 from empirical.config import Config, apply_overrides
 from empirical.data.base import Batch
 from empirical.distributed import DistInfo
@@ -96,7 +97,7 @@ def production_gradients(parts: Parts, batch: Batch, cfg: Config, noise: torch.T
     hooks = [o.register_step_pre_hook(record) for o in (parts.optimizer, parts.vm_optimizer)]
     parts.generators["views"].set_state(noise)
     try:
-        train_step(parts, batch, cfg, DistInfo(), None, CPU)
+        train_step(parts, batch, cfg, DistInfo(), Compute(CPU, torch.float64, None))
     finally:
         for h in hooks:
             h.remove()
@@ -177,7 +178,7 @@ def test_train_step_moves_the_viewmaker_up_the_loss_and_the_encoder_down() -> No
             for group in opt.param_groups:  # type: ignore[union-attr]
                 group["lr"] = lr
         parts.generators["views"].set_state(noise)
-        train_step(parts, batch, cfg, DistInfo(), None, CPU)
+        train_step(parts, batch, cfg, DistInfo(), Compute(CPU, torch.float64, None))
 
     before = loss_now()
     step(0.0, 1e-3)

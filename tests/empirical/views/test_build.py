@@ -19,6 +19,7 @@ from empirical.views import (
     ViewmakerViews,
     build_views,
 )
+from empirical.views.bitdrop import BitDropoutViews
 from empirical.views.expert import AudioExpertViews
 
 CASES: list[tuple[str, dict[str, Any], type]] = [
@@ -29,6 +30,7 @@ CASES: list[tuple[str, dict[str, Any], type]] = [
     ("viewmaker", {"in_channels": 3, "base_channels": 4, "expert": True}, ViewmakerViews),
     ("foster", {"p_gray": 0.0}, FosterViews),
     ("spirograph", {}, SpirographViews),
+    ("bitdrop", {"p": 0.0, "expert_kwargs": {"p_blur": 0.0}}, BitDropoutViews),
 ]
 
 
