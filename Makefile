@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 EXTRAS ?= dev,data,audio,track,notebooks
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint typecheck pytest figures bench clean data-deps notebooks lab
+.PHONY: venv test lint typecheck pytest figures figures-plan docs-figures bench clean data-deps notebooks lab
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,8 +34,19 @@ pytest: $(STAMP) data-deps
 
 test: lint typecheck pytest
 
+# All figures, one progress display for the whole job; then results/claims.json, claims.md and
+# summary.md, and the README's "What these runs show" spliced from claims.json.
 figures: $(STAMP) data-deps
 	$(PY) -m figures all
+	$(PY) -m figures claims --readme-file README.md
+
+# What `make figures` would run: per figure its runs, cached and to train (nothing runs).
+figures-plan: $(STAMP)
+	$(PY) -m figures all --dry-run
+
+# Committed copies of the drawn PNGs for the README: docs/figures/NAME.png, at most 300 KB each.
+docs-figures: $(STAMP)
+	$(PY) -m figures docs
 
 bench: $(STAMP) data-deps
 	$(PY) -m benchmarks

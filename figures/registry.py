@@ -16,7 +16,18 @@ from typing import BinaryIO
 from empirical.io import atomic_write, atomic_write_json
 from empirical.registry import Registry
 from figures import theory_figures as tf
-from figures.experiments import foster, multitask, oracle, randbits
+from figures.experiments import (
+    audio,
+    budget,
+    dynamics,
+    foster,
+    local,
+    losses,
+    multitask,
+    oracle,
+    randbits,
+    suppression,
+)
 from figures.spec import Config, FigureSpec, Results
 
 RESULTS_DIR = Path("results") / "figures"
@@ -32,6 +43,12 @@ for _spec in (
     multitask.EXP_VIEWS_MULTITASK,
     randbits.EXP_RANDBITS,
     foster.EXP_FOSTER,
+    local.EXP_LOCAL_FEATURES,
+    audio.EXP_AUDIO,
+    budget.EXP_VIEWMAKER_BUDGET,
+    dynamics.EXP_DYNAMICS,
+    losses.EXP_LOSSES,
+    suppression.EXP_SUPPRESSION,
 ):
     FIGURES.register(_spec.name, _spec, description=_spec.description)
 

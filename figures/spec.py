@@ -6,9 +6,12 @@ The figure modules define :class:`FigureSpec` values; ``figures.registry`` regis
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from figures.sweep import RunSpec
 
 Results = dict[str, Any]
 Config = dict[str, Any]
@@ -23,3 +26,8 @@ class FigureSpec:
     default_config: Callable[[], Config]
     # the claims the figure tests, from its results (figures.claims.Claim entries); None: none
     claims: Callable[[Results, Config], list[Any]] | None = None
+    # the training runs ``compute(config)`` sweeps, listed without running anything (its sweep
+    # adds their untrained twins, figures.baselines); counted up front by ``python -m figures``
+    # (``all --dry-run`` and the job's progress display). None: the figure trains nothing, or
+    # its runs are only counted once its sweep starts
+    specs: Callable[[Config], Sequence[RunSpec]] | None = None

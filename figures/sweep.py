@@ -12,15 +12,16 @@ evaluations its figure needs. :func:`run_sweep` executes a list of them:
   training loop, through its public command line; its output goes to ``RUN_DIR/train.log``);
 * evaluations go through the one evaluation path: :func:`empirical.evaluate.evaluate` (``probe``,
   ``averaging``, ``robustness``) and :func:`empirical.diagnostics.diagnose.diagnose`
-  (``invariance``, ``dropout-rate``), each writing ``RUN_DIR/eval/NAME.json`` with its key
-  (``empirical.records``: a hash of the run's config, the evaluation's kind and options, the
+  (``invariance``, ``dropout-rate``, ``local``), each writing ``RUN_DIR/eval/NAME.json`` with
+  its key (``empirical.records``: a hash of the run's config, the evaluation's kind and options, the
   checkpoint's weights and the evaluation code). A record is reused only when its key is the key
   the evaluation would get now; a changed option, retrained or altered weights or changed
   evaluation code recompute it (a file's existence alone decides nothing);
 * runs execute in ``jobs`` worker processes (default 2, or ``FEATUREDROP_JOBS``), each with
   one CPU thread, or as Slurm jobs with ``--cpus`` threads (``figures.executors``: one array job, a
   preempted or timed-out run requeued and resumed); a progress line is printed per finished
-  run with its time;
+  run with its time; inside ``empirical.progress.reporting(job)`` (``python -m figures``) the
+  sweep announces its runs to that job and its lines carry the whole job's counters and ETA;
 * failures do not stop the other runs; at the end :class:`SweepError` names every failed run
   and its log file.
 """
@@ -39,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from empirical.progress import active_job
 from figures import executors
 
 if TYPE_CHECKING:
@@ -47,7 +49,7 @@ if TYPE_CHECKING:
 
 RUNS_DIR = Path("results") / "runs"
 EVAL_KINDS = ("probe", "averaging", "robustness")
-DIAGNOSTIC_KINDS = ("invariance", "dropout-rate")
+DIAGNOSTIC_KINDS = ("invariance", "dropout-rate", "local")
 JOBS_ENV = "FEATUREDROP_JOBS"
 
 
@@ -68,7 +70,8 @@ class Evaluation:
     Attributes:
         name: the result's file name (without ``.json``).
         kind: ``probe``, ``averaging`` or ``robustness`` (``empirical.evaluate.EvalOptions``) or
-            ``invariance``, ``dropout-rate`` (``empirical.diagnostics.DiagnosticOptions``).
+            ``invariance``, ``dropout-rate``, ``local``
+            (``empirical.diagnostics.DiagnosticOptions``).
         options: keyword arguments of the options class (lists become tuples).
     """
 
@@ -342,15 +345,22 @@ def run_sweep(
             e.build_options()
     results: dict[int, RunResult] = {}
     t_start = time.perf_counter()
+    job = active_job()  # the whole job's progress display (python -m figures), if any
+    to_train = [not _completed(d) for d in dirs]
+    if job is not None:
+        job.sweep(len(specs), sum(to_train))
 
     def report(i: int, r: RunResult) -> None:
         results[i] = r
         status = "FAILED" if r.error else r.action
         took = f"train {r.train_s:.1f} s, eval {r.eval_s:.1f} s"
-        line = f"[{len(results)}/{len(specs)}] {r.run_dir}: {status} ({took})"
+        what = f"{r.run_dir}: {status} ({took})"
         if r.error:
-            line += f": {r.error}; log: {r.log}"
-        say(line)
+            what += f": {r.error}; log: {r.log}"
+        if job is None:
+            say(f"[{len(results)}/{len(specs)}] {what}")
+        else:
+            job.finished(what, to_train[i], r.train_s + r.eval_s)
 
     runner = executor or executors.active() or executors.ProcessExecutor(jobs, _init_worker)
     for out in runner.map(execute, [(s, root) for s in specs]):
@@ -362,7 +372,7 @@ def run_sweep(
             report(out.index, out.value)
     ordered = [results[i] for i in range(len(specs))]
     failed = [r for r in ordered if r.error]
-    say(
+    (say if job is None else job.log)(
         f"sweep: {len(specs)} run(s) in {time.perf_counter() - t_start:.1f} s, {len(failed)} failed"
     )
     if failed:

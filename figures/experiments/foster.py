@@ -1,5 +1,14 @@
-"""``exp_foster`` (Foster et al. 2021): Spirograph with and without the gradient penalty; probe
-R^2 against the number of averaged copies M and the conditional variance.
+"""``exp_foster`` (Foster et al. 2021): Spirograph with Foster's gradient penalty, faithful and
+with ``h`` not differentiated (a deviation from the paper, ``regulariser.nuisance=no-h``;
+docs/foster_penalty.md), over a lambda sweep; probe R^2 and per-target MSE, feature averaging
+over M copies, the conditional variance (absolute and relative), robustness to shifted ``h`` and
+background ranges, the contrastive loss and the penalty apart, and where the penalty comes from
+(its split among the nuisance parameters, ``empirical.diagnostics.penalty``).
+
+Conditions: lambda = 0 (one run: no penalty, so the variant does not matter) and each variant at
+every lambda > 0. Every run has its untrained twin (one per seed) and the raw-pixel probe beside
+it. The averaging, robustness and per-target panels and the claims compare the variants at one
+lambda, ``compare_lambda`` of the config.
 """
 
 from __future__ import annotations
@@ -21,7 +30,6 @@ from figures.experiments.common import (
     _markers,
     _mean_sd,
     _reference_lines,
-    _short,
     _slug,
     _steps,
     _sweep,
@@ -32,95 +40,202 @@ from figures.spec import Config, FigureSpec, Results
 from figures.stats import Gate, Interval, gate, paired_interval
 from figures.sweep import RUNS_DIR, Evaluation, RunSpec, load_eval
 
-# ---------------------------------------------------------------------------------------------
-# (4) Foster et al.: gradient penalty, feature averaging, conditional variance
+NO_PENALTY = "no penalty"
+TARGETS = ("m", "b", "sigma", "f_r")  # empirical.data.spirograph.TARGET_NAMES, as printed
+STEPS = 20  # what fits about 8 minutes of 2-core wall time: docs/foster_penalty.md, "Run length"
+
+
+def spirograph_scale(steps: int) -> list[str]:
+    """Overrides of a Spirograph CPU run: every training parameter set, ``steps`` optimiser steps
+    of the preset's batch (128), no kNN monitor, one thread."""
+    return [
+        "data.train_size=0",
+        "optim.epochs=1000",
+        f"optim.max_steps={steps}",
+        "run.knn_every=0",
+        "run.threads=1",
+    ]
 
 
 def foster_config() -> Config:
     return {
-        "presets": {"no penalty": "spirograph-cpu", "gradient penalty": "spirograph-gp-cpu"},
-        "seeds": [0, 1],
-        "overrides": _short(80),
-        "averaging": {
-            "n_train": 2048,
-            "n_test": 1000,
-            "layer": "pooled",
-            "copies": [1, 2, 5, 10],
-        },
-        "invariance": {"num_inputs": 256, "num_copies": 8, "num_train": 1024},
+        "preset": "spirograph-gp-cpu",
+        # label -> regulariser.nuisance; the first is the paper's penalty
+        "variants": {"faithful": "all", "h not differentiated": "no-h"},
+        "lambdas": [0.0, 0.01, 0.1, 1.0],
+        "compare_lambda": 0.1,
+        "seeds": [0, 1, 2],
+        "overrides": spirograph_scale(STEPS),
+        # evaluation sizes: fitted to the figure's budget with the steps (docs/foster_penalty.md)
+        "averaging": {"n_train": 384, "n_test": 256, "layer": "pooled", "copies": [1, 5, 10, 30]},
+        "robustness": {"n_train": 384, "n_test": 256, "layer": "pooled"},
+        "invariance": {"num_inputs": 128, "num_copies": 8, "num_train": 256},
         "runs_root": str(RUNS_DIR),
     }
 
 
-def _foster_evals(cfg: Config) -> tuple[Evaluation, Evaluation]:
+def conditions(cfg: Config) -> list[dict[str, Any]]:
+    """``{"label", "variant", "nuisance", "lambda"}`` per condition: no penalty first, then each
+    variant at each lambda > 0."""
+    out: list[dict[str, Any]] = [
+        {"label": NO_PENALTY, "variant": None, "nuisance": "all", "lambda": 0.0}
+    ]
+    for variant, nuisance in cfg["variants"].items():
+        for lam in cfg["lambdas"]:
+            if lam > 0:
+                out.append(
+                    {
+                        "label": f"{variant}, lambda={lam:g}",
+                        "variant": variant,
+                        "nuisance": nuisance,
+                        "lambda": float(lam),
+                    }
+                )
+    return out
+
+
+def _evals(cfg: Config) -> tuple[Evaluation, Evaluation, Evaluation]:
     return (
         Evaluation("fig-averaging", "averaging", dict(cfg["averaging"])),
+        Evaluation("fig-robustness", "robustness", dict(cfg["robustness"])),
         Evaluation("fig-invariance", "invariance", dict(cfg["invariance"])),
     )
 
 
-def _foster_pixel_eval(cfg: Config) -> Evaluation:
+def _pixel_eval(cfg: Config) -> Evaluation:
     """The raw-pixel probe: the averaging evaluation's probe options on clean inputs (M = 1)."""
     opts = {k: v for k, v in cfg["averaging"].items() if k not in ("copies", "views")}
     return Evaluation("fig-pixel-probe", "probe", opts)
 
 
 def foster_specs(cfg: Config) -> list[RunSpec]:
+    """One run per condition and seed."""
     return [
         RunSpec(
             "exp_foster",
-            f"{preset}-s{seed}",
-            preset,
-            tuple(cfg["overrides"]),
+            f"{_slug(c['label'])}-s{seed}",
+            cfg["preset"],
+            (
+                *cfg["overrides"],
+                f"regulariser.weight={c['lambda']:g}",
+                f"regulariser.nuisance={c['nuisance']}",
+            ),
             seed,
-            _foster_evals(cfg),
+            _evals(cfg),
         )
-        for preset in cfg["presets"].values()
+        for c in conditions(cfg)
         for seed in cfg["seeds"]
     ]
 
 
+def _summary(rd: Any) -> dict[str, Any]:
+    import json
+
+    return dict(json.loads((rd / "summary.json").read_text()))
+
+
+def run_values(avg: dict[str, Any], rob: dict[str, Any], inv: dict[str, Any]) -> dict[str, Any]:
+    """One run's numbers from its averaging, robustness and invariance metrics."""
+    cv = inv["conditional_variance"]
+    pen = inv.get("penalty", {})
+    return {
+        "r2": {m: avg[m]["targets"]["r2"] for m in avg},
+        "mse_per_target": avg["M=1"]["targets"]["mse_per_dim"],
+        "robust_r2": {s: rob[s]["targets"]["r2"] for s in rob},
+        "cv": cv["projected"],
+        "cv_ratio": cv["ratio"],
+        "penalty_share": dict(pen.get("share", {})),
+        "penalty_total": float(pen.get("total", float("nan"))),
+    }
+
+
+def _stack(per_seed: Sequence[dict[str, Any]], copies: Sequence[int]) -> dict[str, Any]:
+    """Per-seed run values -> arrays with seeds on the last axis."""
+    shifts = list(per_seed[0]["robust_r2"])
+    names = list(per_seed[0]["penalty_share"])
+    return {
+        "r2": [[v["r2"][f"M={m}"] for v in per_seed] for m in copies],  # (len(copies), seeds)
+        "mse_per_target": np.asarray([v["mse_per_target"] for v in per_seed]).T.tolist(),
+        "robust_r2": {s: [v["robust_r2"][s] for v in per_seed] for s in shifts},
+        "cv": [v["cv"] for v in per_seed],
+        "cv_ratio": [v["cv_ratio"] for v in per_seed],
+        "penalty_share": {n: [v["penalty_share"].get(n, np.nan) for v in per_seed] for n in names},
+        "penalty_total": [v["penalty_total"] for v in per_seed],
+    }
+
+
 def compute_foster(cfg: Config) -> Results:
     specs = foster_specs(cfg)
-    avg_e, inv_e = _foster_evals(cfg)
-    base = _sweep(cfg, specs, (avg_e,), _foster_pixel_eval(cfg))
+    evals = _evals(cfg)
+    base = _sweep(cfg, specs, evals, _pixel_eval(cfg))
     copies = sorted(cfg["averaging"]["copies"])
-    out: dict[str, dict[str, Any]] = {}
+    runs: dict[str, dict[str, Any]] = {}
+    untrained: list[dict[str, Any]] = []
     times: dict[str, float] = {}
     it = iter(specs)
-    for label in cfg["presets"]:
-        r2, r2_u, cv, cv_alpha, alpha_r2 = [], [], [], [], []
+    for c in conditions(cfg):
+        trained, twins, losses, penalties = [], [], [], []
         for _ in cfg["seeds"]:
             spec = next(it)
             rd = spec.run_dir(base.root)
-            avg, inv = load_eval(rd, avg_e), load_eval(rd, inv_e)
-            unt = base.untrained(spec.name, avg_e)["metrics"]
-            r2.append([avg["metrics"][f"M={m}"]["targets"]["r2"] for m in copies])
-            r2_u.append([unt[f"M={m}"]["targets"]["r2"] for m in copies])
-            cv.append(inv["metrics"]["conditional_variance"]["ratio"])
-            cv_alpha.append(
-                inv["metrics"].get("conditional_variance_alpha_only", {}).get("ratio", float("nan"))
-            )
-            ar = inv["metrics"].get("alpha_r2", {})
-            alpha_r2.append(float(ar["r2"]) if "r2" in ar else float("nan"))
-            times[spec.name] = _train_time(rd) + avg["elapsed_s"] + inv["elapsed_s"]
-        out[label] = {
-            "r2": np.asarray(r2).T.tolist(),  # (len(copies), seeds)
-            "untrained_r2": np.asarray(r2_u).T.tolist(),  # (len(copies), seeds), same seeds
-            "pixels_r2": base.pixel(spec.name)["metrics"]["targets"]["r2"],  # clean, M = 1
-            "cv_ratio": cv,
-            "cv_ratio_alpha_only": cv_alpha,
-            "alpha_r2": alpha_r2,
+            recs = [load_eval(rd, e) for e in evals]
+            trained.append(run_values(*(r["metrics"] for r in recs)))
+            twins.append(run_values(*(base.untrained(spec.name, e)["metrics"] for e in evals)))
+            summary = _summary(rd)
+            losses.append(float(summary["final_contrastive_loss"]))
+            penalties.append(float(summary["final_penalty"]))
+            times[spec.name] = _train_time(rd) + sum(r["elapsed_s"] for r in recs)
+        runs[c["label"]] = {
+            **_stack(trained, copies),
+            "untrained_r2": _stack(twins, copies)["r2"],  # the same seeds untrained
+            "untrained_mse_per_target": _stack(twins, copies)["mse_per_target"],
+            "contrastive_loss": losses,
+            "penalty": penalties,
+            "lambda": c["lambda"],
+            "variant": c["variant"],
         }
-    return {"copies": copies, "seeds": cfg["seeds"], "runs": out, "run_s": times}
+        untrained = twins
+    px = base.pixel(specs[0].name)["metrics"]["targets"]  # one record per suite and probe
+    return {
+        "copies": copies,
+        "seeds": cfg["seeds"],
+        "targets": list(TARGETS),
+        "runs": runs,
+        "untrained": _stack(untrained, copies),  # one twin per seed, shared by every condition
+        "pixels": {"r2": px["r2"], "mse_per_target": px["mse_per_dim"]},
+        "run_s": times,
+    }
 
 
-def _foster_labels(res: Results, cfg: Config) -> list[str]:
-    return [lab for lab in cfg["presets"] if lab in res["runs"]]  # the config's order
+# ---------------------------------------------------------------------------------------------
+# pieces of the results
+
+
+def _labels(res: Results, cfg: Config) -> list[str]:
+    return [c["label"] for c in conditions(cfg) if c["label"] in res["runs"]]
+
+
+def _variant_labels(res: Results, cfg: Config, variant: str) -> list[str]:
+    """The variant's conditions in lambda order, beginning with no penalty (lambda = 0)."""
+    out = [NO_PENALTY] if NO_PENALTY in res["runs"] else []
+    return out + [
+        c["label"] for c in conditions(cfg) if c["variant"] == variant and c["label"] in res["runs"]
+    ]
+
+
+def compared(res: Results, cfg: Config) -> list[str]:
+    """No penalty and each variant at ``compare_lambda`` (the conditions the averaging,
+    robustness and per-target panels and the claims compare)."""
+    lam = float(cfg["compare_lambda"])
+    out = [NO_PENALTY] if NO_PENALTY in res["runs"] else []
+    for c in conditions(cfg):
+        if c["variant"] is not None and c["lambda"] == lam and c["label"] in res["runs"]:
+            out.append(c["label"])
+    return out
 
 
 def foster_gains(res: Results, label: str) -> list[Interval]:
-    """The R^2 gain interval of run ``label`` at each M."""
+    """The R^2 gain interval of condition ``label`` at each M."""
     run = res["runs"][label]
     return gains(run["r2"], run["untrained_r2"])
 
@@ -129,68 +244,189 @@ def foster_gate(res: Results, cfg: Config) -> Gate:
     return gate(
         {
             f"{label} M={m}": g
-            for label in _foster_labels(res, cfg)
+            for label in _labels(res, cfg)
             for m, g in zip(res["copies"], foster_gains(res, label), strict=True)
         }
     )
 
 
-def _foster_colors(labels: Sequence[str]) -> dict[str, str]:
+def _colors(cfg: Config) -> dict[str | None, str]:
     palette = (style.STRONG, style.WEAK, *style.SEQUENCE[2:])
-    return {lab: palette[i % len(palette)] for i, lab in enumerate(labels)}
+    out: dict[str | None, str] = {None: style.NEUTRAL}
+    for i, variant in enumerate(cfg["variants"]):
+        out[variant] = palette[i % len(palette)]
+    return out
+
+
+def _lambda_x(lams: Sequence[float]) -> np.ndarray:
+    """Positions on the symlog lambda axis (0 included)."""
+    return np.asarray(lams, dtype=float)
+
+
+def _lambda_axis(ax: Any, cfg: Config) -> None:
+    lams = [float(v) for v in cfg["lambdas"]]
+    positive = [v for v in lams if v > 0]
+    ax.set_xscale("symlog", linthresh=min(positive) if positive else 1.0)
+    ax.set_xticks(lams, [f"{v:g}" for v in lams])
+    ax.set_xlabel("penalty weight $\\lambda$")
+
+
+# ---------------------------------------------------------------------------------------------
+# the figure
+
+
+def _against_lambda(
+    ax: Any, res: Results, cfg: Config, key: str, alpha: float, untrained: Any = None
+) -> None:
+    """``runs[label][key]`` (per seed) against lambda, one series per variant (gid
+    ``KEY:VARIANT`` on the mean line), and the untrained encoder's level (dashed)."""
+    colors = _colors(cfg)
+    for variant in cfg["variants"]:
+        labels = _variant_labels(res, cfg, variant)
+        if not labels:
+            continue
+        x = _lambda_x([res["runs"][lab]["lambda"] for lab in labels])
+        vals = [res["runs"][lab][key] for lab in labels]
+        _markers(ax, x, vals, colors[variant], variant, alpha)
+        ax.plot(x, _mean_sd(vals)[0], color=colors[variant], lw=0.6, gid=f"{key}:{variant}")
+    if untrained is not None:
+        ax.axhline(
+            float(np.mean(untrained)),
+            color=style.NEUTRAL,
+            gid=f"untrained:{key}",
+            **style.UNTRAINED,
+        )
+    _lambda_axis(ax, cfg)
 
 
 def plot_foster(res: Results, cfg: Config) -> Any:
-    fig, axes = style.subplots(1, 3, width=3.4, height=3.3)
-    labels = _foster_labels(res, cfg)
-    colors = _foster_colors(labels)
+    fig, axes = style.subplots(3, 3, width=3.4, height=3.6)
     g = foster_gate(res, cfg)
     alpha = 1.0 if g.open else style.FADED
+    colors = _colors(cfg)
+    m0 = 0  # the smallest M: no averaging
+    unt = res["untrained"]
+    for_r2 = {lab: {**res["runs"][lab], "r2_m1": res["runs"][lab]["r2"][m0]} for lab in res["runs"]}
+    view = {**res, "runs": for_r2}
+
     ax = axes[0, 0]
-    for label in labels:
-        run = res["runs"][label]
-        c = colors[label]
-        _markers(ax, res["copies"], run["r2"], c, label, alpha)
-        ax.plot(res["copies"], _mean_sd(run["r2"])[0], color=c, lw=0.6, alpha=0.5 * alpha)
-        _reference_lines(ax, res["copies"], run["untrained_r2"], run["pixels_r2"], c, label)
-    ax.set_xscale("log")
-    ax.set_xticks(res["copies"], [str(m) for m in res["copies"]])
-    ax.set_xlabel("copies M averaged (train and test features)")
-    ax.set_ylabel("probe $R^2$ of the Spirograph targets")
-    ax.set_title("feature averaging")
+    _against_lambda(ax, view, cfg, "r2_m1", alpha, unt["r2"][m0])
+    ax.axhline(res["pixels"]["r2"], color=style.NEUTRAL, gid="pixels:r2_m1", **style.PIXELS)
+    ax.set_ylabel("probe $R^2$ of the 4 targets (M = 1)")
+    ax.set_title("probe $R^2$")
     _legend(ax)
     if not g.open:
         style.gate_note(ax, _gate_text(g, "penalties"))
+
     ax = axes[0, 1]
-    x = np.arange(len(labels))
-    for k, (key, name) in enumerate(
-        (("cv_ratio", "all view parameters"), ("cv_ratio_alpha_only", "alpha only"))
-    ):
-        vals = [res["runs"][lab][key] for lab in labels]
-        mean, sd = _mean_sd(vals)
-        xs = x + (k - 0.5) * 0.36
-        ax.bar(xs, mean, 0.36, color=(style.NEUTRAL, "#bbbbbb")[k], alpha=0.6 * alpha, label=name)
-        ax.errorbar(xs, mean, yerr=sd, color="k", capsize=2, ls="none", alpha=alpha)
-    ax.set_xticks(x, labels)
-    ax.set_ylabel("conditional variance / total variance")
-    ax.set_ylim(0.0, 1.25)
-    ax.set_title("conditional variance of pooled features")
+    for k, variant in enumerate(cfg["variants"]):
+        labels = _variant_labels(res, cfg, variant)
+        if not labels:
+            continue
+        lams = np.asarray([res["runs"][lab]["lambda"] for lab in labels], dtype=float)
+        xs = lams * (1.0 + 0.08 * (k - 0.5))
+        ints = [foster_gains(res, lab)[m0] for lab in labels]
+        _draw_gains(ax, xs, ints, colors[variant], variant, f"gain:{variant}")
+    _lambda_axis(ax, cfg)
+    _gain_axes(ax)
+    ax.set_title("$R^2$ (M = 1): trained minus untrained")
     _legend(ax, baselines_too=False)
-    if not g.open:
-        style.gate_note(ax, _gate_text(g, "penalties"))
+
     ax = axes[0, 2]
-    for k, label in enumerate(labels):
-        xs = np.asarray(res["copies"], dtype=float) * (1.0 + 0.06 * (k - (len(labels) - 1) / 2))
-        _draw_gains(ax, xs, foster_gains(res, label), colors[label], label, f"gain:{label}")
+    _against_lambda(ax, res, cfg, "cv_ratio", alpha, unt["cv_ratio"])
+    ax.set_ylabel("conditional / total variance")
+    ax.set_title("conditional variance, relative")
+    _legend(ax, baselines_too=False)
+
+    ax = axes[1, 0]
+    _against_lambda(ax, res, cfg, "cv", alpha, unt["cv"])
+    ax.set_ylabel("conditional variance (projected)")
+    ax.set_title("conditional variance, absolute")
+    _legend(ax, baselines_too=False)
+
+    chosen = compared(res, cfg)
+    ax = axes[1, 1]
+    for label in chosen:
+        run = res["runs"][label]
+        c = colors[run["variant"]]
+        _markers(ax, res["copies"], run["r2"], c, label, alpha)
+        ax.plot(res["copies"], _mean_sd(run["r2"])[0], color=c, lw=0.6, gid=f"averaging:{label}")
+    _reference_lines(ax, res["copies"], unt["r2"], res["pixels"]["r2"], style.NEUTRAL, "averaging")
     ax.set_xscale("log")
     ax.set_xticks(res["copies"], [str(m) for m in res["copies"]])
-    ax.set_xlabel("copies M averaged")
-    _gain_axes(ax)
-    ax.set_title("$R^2$: trained minus untrained, same seed")
+    ax.set_xlabel("copies M averaged (train and test)")
+    ax.set_ylabel("probe $R^2$")
+    ax.set_title(f"feature averaging ($\\lambda$ = {cfg['compare_lambda']:g})")
+    _legend(ax)
+
+    ax = axes[1, 2]
+    names = list(res["targets"])
+    x = np.arange(len(names))
+    bars = [(lab, res["runs"][lab]["mse_per_target"], colors[res["runs"][lab]["variant"]])
+            for lab in chosen]  # fmt: skip
+    bars.append(("untrained encoder", unt["mse_per_target"], "#bbbbbb"))
+    width = 0.8 / (len(bars) + 1)
+    for k, (label, vals, c) in enumerate(bars):
+        mean, sd = _mean_sd(vals)
+        xb = x + (k - len(bars) / 2) * width
+        ax.bar(xb, mean, width, color=c, alpha=0.7 * alpha, label=label, gid=f"mse:{label}")
+        ax.errorbar(xb, mean, yerr=sd, color="k", capsize=1.5, ls="none", alpha=alpha)
+    px = np.asarray(res["pixels"]["mse_per_target"], dtype=float)
+    xp = x + (len(bars) - len(bars) / 2) * width
+    ax.bar(xp, px, width, color="white", edgecolor=style.NEUTRAL, label="raw pixels", gid="mse:px")
+    ax.set_xticks(x, names)
+    ax.set_ylabel("probe MSE (standardised targets, M = 1)")
+    ax.set_title("per-target error")
+    style.legend_below(ax, 2)
+
+    ax = axes[2, 0]
+    shifts = sorted(unt["robust_r2"], key=lambda k: (k != "reference", k))  # unshifted first
+    xi = np.arange(len(shifts))
+    for label in chosen:
+        run = res["runs"][label]
+        vals = [run["robust_r2"][s] for s in shifts]
+        _markers(ax, xi, vals, colors[run["variant"]], label, alpha)
+        ax.plot(xi, _mean_sd(vals)[0], color=colors[run["variant"]], lw=0.6, gid=f"robust:{label}")
+    u = [unt["robust_r2"][s] for s in shifts]
+    ax.plot(
+        xi,
+        _mean_sd(u)[0],
+        color=style.NEUTRAL,
+        gid="untrained:robust",
+        label="untrained encoder",
+        **style.UNTRAINED,
+    )
+    ax.set_xticks(xi, ["none" if s == "reference" else s for s in shifts], rotation=30)
+    ax.set_ylabel("probe $R^2$ (probe fitted unshifted)")
+    ax.set_title(f"test nuisance range shifted up ($\\lambda$ = {cfg['compare_lambda']:g})")
     _legend(ax, baselines_too=False)
+
+    ax = axes[2, 1]
+    _against_lambda(ax, res, cfg, "contrastive_loss", alpha)
+    ax.set_ylabel("final InfoNCE loss (no penalty term)")
+    ax.set_title("contrastive loss")
+    _legend(ax, baselines_too=False)
+
+    ax = axes[2, 2]
+    param_names = sorted(unt["penalty_share"], key=lambda n: (n != "h", n))  # h first
+    bar_rows = [("untrained", unt["penalty_share"])]
+    bar_rows += [(lab, res["runs"][lab]["penalty_share"]) for lab in chosen]
+    bottom = np.zeros(len(bar_rows))
+    for j, name in enumerate(param_names):
+        share = np.asarray([float(np.mean(s[name])) for _, s in bar_rows])
+        c = style.SEQUENCE[j % len(style.SEQUENCE)] if name != "h" else style.STRONG
+        ax.bar(np.arange(len(bar_rows)), share, 0.6, bottom=bottom, color=c, label=name,
+               gid=f"share:{name}")  # fmt: skip
+        bottom += share
+    ax.set_xticks(np.arange(len(bar_rows)), [_short_label(r[0]) for r in bar_rows], rotation=20)
+    ax.set_ylabel("share of the faithful penalty")
+    ax.set_title("where the penalty comes from (trained encoder)")
+    style.legend_below(ax, 6)
+
     _gate_footnote(fig)
     fig.suptitle(
-        "Foster et al.: Spirograph with and without the gradient penalty\n"
+        "Foster et al.: Spirograph, gradient penalty faithful and with h not differentiated "
+        "(a deviation from the paper)\n"
         f"(mean $\\pm$ sd over {len(res['seeds'])} seeds, {_steps(cfg)} steps; "
         "the linear theory has no counterpart)",
         fontsize=9,
@@ -198,71 +434,106 @@ def plot_foster(res: Results, cfg: Config) -> Any:
     return fig
 
 
+def _short_label(label: str) -> str:
+    return label.replace("h not differentiated", "no-h").replace("lambda=", "$\\lambda$=")
+
+
+# ---------------------------------------------------------------------------------------------
+# claims
+
+
 def claims_foster(res: Results, cfg: Config) -> list[Claim]:
-    """Foster et al.: each run other than the config's first (the reference, no penalty) against
-    it: the penalty lowers the conditional variance and raises R^2 (M = smallest); and within
-    each run, averaging more copies raises R^2 (largest M against smallest)."""
+    """Foster et al., each variant at ``compare_lambda`` against no penalty (seeds paired): the
+    penalty lowers the conditional variance (relative), raises R^2 (M = smallest), and raises R^2
+    under the largest ``h`` and background shifts; and for no penalty and each variant, averaging
+    more copies raises R^2 (largest M against smallest)."""
     g = foster_gate(res, cfg)
     gated, reason = not g.open, "" if g.open else g.reason
-    labels = _foster_labels(res, cfg)
+    chosen = compared(res, cfg)
     copies = list(res["copies"])
     m0, m1 = int(np.argmin(copies)), int(np.argmax(copies))
     out: list[Claim] = []
-    if not labels:
+    if NO_PENALTY not in chosen:
         return out
-    ref = res["runs"][labels[0]]
-    for label in labels[1:]:
+    ref = res["runs"][NO_PENALTY]
+    shifts = list(ref["robust_r2"])
+    worst = [max((s for s in shifts if s.startswith(p)), key=_shift_size, default=None)
+             for p in ("h+", "bg+")]  # fmt: skip
+
+    def claim(cid: str, text: str, effect: str, measured: Interval, sign: int) -> Claim:
+        return Claim(
+            id=cid,
+            figure="exp_foster",
+            paper=FOSTER,
+            claim=text,
+            effect=effect,
+            measured=measured,
+            predicted_sign=sign,
+            gated=gated,
+            gate_reason=reason,
+        )
+
+    for label in chosen[1:]:
         run = res["runs"][label]
+        slug = _slug(run["variant"])
+        what = f"The gradient penalty ({run['variant']}, lambda = {run['lambda']:g})"
         out.append(
-            Claim(
-                id=f"foster2021.{_slug(label)}.lowers-conditional-variance",
-                figure="exp_foster",
-                paper=FOSTER,
-                claim=f"The {label} lowers the conditional variance of the representation "
-                "over the transformation parameters.",
-                effect=f"conditional variance / total variance, {label} minus {labels[0]}",
-                measured=paired_interval(run["cv_ratio"], ref["cv_ratio"]),
-                predicted_sign=-1,
-                gated=gated,
-                gate_reason=reason,
+            claim(
+                f"foster2021.{slug}.lowers-conditional-variance",
+                f"{what} lowers the conditional variance of the representation over the "
+                "transformation parameters.",
+                f"conditional variance / total variance, {label} minus {NO_PENALTY}",
+                paired_interval(run["cv_ratio"], ref["cv_ratio"]),
+                -1,
             )
         )
         out.append(
-            Claim(
-                id=f"foster2021.{_slug(label)}.raises-r2",
-                figure="exp_foster",
-                paper=FOSTER,
-                claim=f"The {label} raises the linear-probe R^2 of the Spirograph targets.",
-                effect=f"probe R^2 at M = {copies[m0]}, {label} minus {labels[0]}",
-                measured=paired_interval(run["r2"][m0], ref["r2"][m0]),
-                predicted_sign=1,
-                gated=gated,
-                gate_reason=reason,
+            claim(
+                f"foster2021.{slug}.raises-r2",
+                f"{what} raises the linear-probe R^2 of the Spirograph targets.",
+                f"probe R^2 at M = {copies[m0]}, {label} minus {NO_PENALTY}",
+                paired_interval(run["r2"][m0], ref["r2"][m0]),
+                1,
             )
         )
-    if len(copies) > 1:
-        for label in labels:
-            run = res["runs"][label]
+        for shift in worst:
+            if shift is None:
+                continue
             out.append(
-                Claim(
-                    id=f"foster2021.{_slug(label)}.averaging-raises-r2",
-                    figure="exp_foster",
-                    paper=FOSTER,
-                    claim="Averaging the features of M transformed copies raises the probe R^2 "
+                claim(
+                    f"foster2021.{slug}.robust-{_slug(shift)}",
+                    f"{what} raises the probe R^2 on test data with the {shift.split('+')[0]} "
+                    "range shifted up.",
+                    f"probe R^2 on the {shift} test set, {label} minus {NO_PENALTY}",
+                    paired_interval(run["robust_r2"][shift], ref["robust_r2"][shift]),
+                    1,
+                )
+            )
+    if len(copies) > 1:
+        for label in chosen:
+            run = res["runs"][label]
+            slug = _slug(run["variant"] or NO_PENALTY)
+            out.append(
+                claim(
+                    f"foster2021.{slug}.averaging-raises-r2",
+                    "Averaging the features of M transformed copies raises the probe R^2 "
                     f"of the Spirograph targets ({label}).",
-                    effect=f"probe R^2 at M = {copies[m1]} minus at M = {copies[m0]}",
-                    measured=paired_interval(run["r2"][m1], run["r2"][m0]),
-                    predicted_sign=1,
-                    gated=gated,
-                    gate_reason=reason,
+                    f"probe R^2 at M = {copies[m1]} minus at M = {copies[m0]}",
+                    paired_interval(run["r2"][m1], run["r2"][m0]),
+                    1,
                 )
             )
     return out
 
 
+def _shift_size(shift: str) -> float:
+    return float(shift.split("+", 1)[1])
+
+
 EXP_FOSTER = FigureSpec(
     "exp_foster",
-    "deep: Spirograph with/without gradient penalty: R^2 vs averaged copies, cond. variance",
+    "deep: Spirograph, gradient penalty faithful and with h not differentiated, lambda sweep: "
+    "R^2, per-target MSE, averaging, cond. variance, robustness, penalty split",
     compute_foster,
     plot_foster,
     foster_config,

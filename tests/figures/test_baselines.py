@@ -34,14 +34,18 @@ def _params(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def test_twins_are_shared_only_where_the_initial_encoder_is_the_same() -> None:
-    specs = oracle.oracle_specs(oracle.oracle_config())  # 5 p x 2 seeds: p changes only the views
+    # 2 suites x 6 p x 3 seeds: p changes only the views, the suite changes the data
+    specs = oracle.oracle_specs(oracle.oracle_config())
     twins = baselines.untrained_twins(specs, (PROBE,))
-    assert [t.name for t in baselines.unique(twins)] == ["untrained-p0-s0", "untrained-p0-s1"]
-    assert twins["p0.75-s1"].name == "untrained-p0-s1" and twins["p0.75-s1"].seed == 1
+    assert [t.name for t in baselines.unique(twins)] == [
+        f"untrained-{suite}-p0-s{seed}" for suite in ("shapes", "digits") for seed in (0, 1, 2)
+    ]
+    assert twins["digits-p0.6-s1"].name == "untrained-digits-p0-s1"
+    assert twins["digits-p0.6-s1"].seed == 1
     rb = randbits.randbits_specs(randbits.randbits_config())  # k changes the input channels
-    assert len(baselines.unique(baselines.untrained_twins(rb, (PROBE,)))) == 5 * 2
+    assert len(baselines.unique(baselines.untrained_twins(rb, (PROBE,)))) == 5 * 3  # k x seeds
     with pytest.raises(ValueError, match="reserved"):
-        baselines.untrained_twins([RunSpec("f", "untrained-x", "randbits-k0-t0.1-cpu")], ())
+        baselines.untrained_twins([RunSpec("f", "untrained-x", "randbits-cpu")], ())
 
 
 @pytest.mark.slow
@@ -51,7 +55,7 @@ def test_untrained_twin_holds_the_trained_runs_initial_weights(tmp_path: Path) -
     from empirical.checkpoint import load_checkpoint
     from empirical.train import train
 
-    spec = RunSpec("fig", "k5", "randbits-k5-t0.1-cpu", (*TINY, "optim.lr=0"), 3)
+    spec = RunSpec("fig", "k5", "randbits-cpu", (*TINY, "optim.lr=0"), 3)
     train(baselines.resolved_config(spec), tmp_path / "trained", quiet=True)
     trained = load_checkpoint(tmp_path / "trained" / "last.pt")["models"]
     (twin,) = baselines.unique(baselines.untrained_twins([spec], (PROBE,)))
@@ -63,7 +67,7 @@ def test_untrained_twin_holds_the_trained_runs_initial_weights(tmp_path: Path) -
         assert a and a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["global_step"] == 0
-    other = RunSpec("fig", "k5b", "randbits-k5-t0.1-cpu", (*TINY, "optim.lr=0"), 4)
+    other = RunSpec("fig", "k5b", "randbits-cpu", (*TINY, "optim.lr=0"), 4)
     (twin4,) = baselines.unique(baselines.untrained_twins([other], (PROBE,)))
     enc4 = load_checkpoint(baselines.write_untrained(twin4, tmp_path) / "last.pt")["models"]
     conv = next(k for k, v in models["encoder"].items() if v.dim() == 4)
@@ -77,7 +81,7 @@ def test_pixel_probe_reads_the_evaluations_subsets_and_is_cached(
     import empirical.evaluate as evaluate
     from empirical.runs import load_run
 
-    spec = RunSpec("fig", "k5", "randbits-k5-t0.1-cpu", TINY, 0, (PROBE,))
+    spec = RunSpec("fig", "k5", "randbits-cpu", TINY, 0, (PROBE,))
     base, twins = baselines.prepare([spec], tmp_path, (PROBE,))
     run = load_run(twins[0].run_dir(tmp_path))
     opts = PROBE.build_options()
@@ -105,7 +109,7 @@ def test_pixel_probe_reads_the_evaluations_subsets_and_is_cached(
 
 
 def test_a_missing_twin_record_names_the_file(tmp_path: Path) -> None:
-    spec = RunSpec("fig", "k0", "randbits-k0-t0.1-cpu", TINY, 0, (PROBE,))
+    spec = RunSpec("fig", "k0", "randbits-cpu", ("data.options.k=0", *TINY), 0, (PROBE,))
     twins = baselines.untrained_twins([spec], (PROBE,))
     base = baselines.Baselines(tmp_path, twins, {})
     with pytest.raises(FileNotFoundError, match=r"untrained-k0-.*fig-probe\.json"):

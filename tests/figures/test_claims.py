@@ -12,6 +12,7 @@ import pytest
 from figures import claims
 from figures.__main__ import main
 from figures.experiments import randbits
+from figures.registry import FIGURES
 from figures.stats import Interval, mean_interval
 
 
@@ -152,6 +153,12 @@ def _randbits_results(gain: float) -> dict[str, object]:
         "run_s": [],
         "theory_probe": np.linspace(0.9, 0.1, nb)[:, None, None].repeat(nt, 1).tolist(),
         "theory_share": np.ones((nb, nt, 1)).tolist(),
+        "dropouts": cfg["dropouts"],  # bit dropout at the largest k: as trained as the k sweep
+        "dropout_bits": max(cfg["bits"]),
+        "dropout_tau": cfg["dropout_tau"],
+        "dropout_accuracy": np.repeat(acc[-1, :1], len(cfg["dropouts"]), 0).tolist(),
+        "dropout_untrained": np.repeat(unt[-1, :1], len(cfg["dropouts"]), 0).tolist(),
+        "theory_dropout_probe": np.ones((len(cfg["dropouts"]), 1)).tolist(),
         "deep_trend": 0.01,
         "linear_trend": 0.02,
         "agree": True,
@@ -168,7 +175,8 @@ def test_collect_reads_cached_results_and_names_what_is_missing(tmp_path: Path) 
     found, skipped = claims.collect(tmp_path)
     ids = {c.id: c for c in found}
     assert ids["chen2021.randbits.bits-suppress-digit"].verdict == claims.HOLDS
-    assert set(skipped) == {"exp_foster", "exp_oracle_dropout", "exp_views_multitask"}
+    with_claims = {n for n in FIGURES if FIGURES[n].claims is not None}
+    assert set(skipped) == with_claims - {"exp_randbits"} and "exp_foster" in skipped
     assert str(tmp_path / "exp_foster.json") in skipped["exp_foster"]
     # results of another config than the figure's current one are left out, named
     _write_results(

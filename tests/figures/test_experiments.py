@@ -46,13 +46,22 @@ def test_gains_pair_seeds_by_position() -> None:
 
 
 def test_run_lists() -> None:
-    oracle_runs = oracle.oracle_specs(oracle.oracle_config())
-    assert len(oracle_runs) == 5 * 2 and len({s.run_id for s in oracle_runs}) == 10
-    assert "views.p=0.75" in oracle_runs[6].overrides and oracle_runs[6].seed == 0
-    multi = multitask.multitask_specs(multitask.multitask_config())
-    assert len(multi) == 3 * 3 * 2
+    oracle_runs = oracle.oracle_specs(oracle.oracle_config())  # 2 suites x 6 p x 3 seeds
+    assert len(oracle_runs) == 2 * 6 * 3 and len({s.run_id for s in oracle_runs}) == 36
+    assert "views.p=0.4" in oracle_runs[7].overrides and oracle_runs[7].seed == 1
+    assert "data.suite=overlay-digits-on-fashion" in oracle_runs[18].overrides
+    multi = multitask.multitask_specs(multitask.multitask_config())  # viewmaker: 2 suites x 3
+    assert len(multi) == 2 * 3 and {s.preset for s in multi} == {
+        "viewmaker-shapes-cpu",
+        "viewmaker-digits-cpu",
+    }
     with_rate = [s.name for s in multi if any(e.kind == "dropout-rate" for e in s.evaluations)]
-    assert with_rate == ["viewmaker-digits-s0", "viewmaker-shapes-s0", "viewmaker-letters-s0"]
-    assert len(randbits.randbits_specs(randbits.randbits_config())) == 5 * 3 * 2
+    assert with_rate == ["viewmaker-shapes-s0", "viewmaker-digits-s0"]
+    reused = multitask.multitask_reused_specs(multitask.multitask_config())
+    assert {s.run_id for d in reused.values() for s in d.values()} <= {
+        s.run_id for s in oracle_runs
+    }
+    # k x tau x seeds, then bit dropout p in (0.25, 0.5, 0.75) x seeds (p = 0 is a k run)
+    assert len(randbits.randbits_specs(randbits.randbits_config())) == 5 * 3 * 3 + 3 * 3
     foster_runs = foster.foster_specs(foster.foster_config())
-    assert [s.preset for s in foster_runs] == ["spirograph-cpu"] * 2 + ["spirograph-gp-cpu"] * 2
+    assert {s.preset for s in foster_runs} == {"spirograph-gp-cpu"} and len(foster_runs) == 7 * 3

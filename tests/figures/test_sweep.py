@@ -24,7 +24,7 @@ from figures.sweep import (
     run_sweep,
 )
 
-PRESET = "randbits-k5-t0.1-cpu"
+PRESET = "randbits-cpu"
 TINY = (
     "data.train_size=64",
     "optim.batch_size=32",

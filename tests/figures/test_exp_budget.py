@@ -1,0 +1,233 @@
+"""exp_viewmaker_budget: plots of hand-made results, gate, claims, missing records, the runs'
+configs and the one-row-per-class gallery (on a tiny trained viewmaker run)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+import pytest
+
+from figures import claims
+from figures.baselines import resolved_config
+from figures.experiments import budget
+from figures.inspect import errorbar_y as _errorbar_y
+from figures.inspect import gate_texts as _gate_texts
+from figures.inspect import line_y as _line
+from figures.inspect import noisy as _noisy
+from figures.sweep import Evaluation
+
+matplotlib.use("Agg")
+
+TASKS = ["shape", "background"]
+DIAG = Path(__file__).resolve().parents[1] / "empirical" / "diagnostics"
+# a tiny viewmaker run on that folder's tiny overlay suite (as tests/empirical/diagnostics)
+TINY = [
+    "data.suite=diag_tiny:tiny_overlay",
+    "data.options.n=128",
+    "data.knn_bank=0",
+    "data.knn_test=0",
+    "model.encoder=convnet",
+    "model.width=4",
+    "model.head_hidden=16",
+    "model.out_dim=8",
+    "views.name=viewmaker",
+    "views.vm_width=2",
+    "views.vm_blocks=1",
+    "views.eps=0.1",
+    "optim.batch_size=32",
+    "optim.optimizer=adam",
+    "optim.lr=0.003",
+    "optim.epochs=1",
+    "run.device=cpu",
+    "run.knn_every=0",
+]
+
+
+def _gallery(n_classes: int) -> dict[str, Any]:
+    rng = np.random.default_rng(1)
+    rows = ["input", "viewmaker 1", "perturbation 1"]
+    return {
+        "suite": "overlay-shapes-on-fashion",
+        "task": "shape",
+        "eps": 0.05,
+        "image": True,
+        "rows": rows,
+        "columns": [
+            {
+                "class": c,
+                "s": 0.1,
+                "tiles": {r: budget.encode_image(rng.uniform(0, 1, (4, 4, 3))) for r in rows},
+            }
+            for c in range(n_classes)
+        ],
+    }
+
+
+def _results(learned: bool) -> dict[str, Any]:
+    """The dropout rate of both tasks rises with eps; the probe beats the untrained encoder when
+    ``learned``, else the trained runs equal their twins."""
+    cfg = budget.budget_config()
+    n = len(cfg["eps"])
+    rng = np.random.default_rng(0)
+    unt = {"shape": _noisy(rng, (n, 3), 0.5), "background": _noisy(rng, (n, 3), 0.6)}
+    acc = {k: v + (0.1 if learned else 0.0) for k, v in unt.items()}
+    rate = {t: np.linspace(0.0, 0.6, n)[:, None] + _noisy(rng, (n, 3), 0.0) for t in TASKS}
+    return {
+        "eps": cfg["eps"],
+        "seeds": [0, 1, 2],
+        "suite": "overlay-shapes-on-fashion",
+        "tasks": TASKS,
+        "accuracy": {k: v.tolist() for k, v in acc.items()},
+        "untrained": {k: v.tolist() for k, v in unt.items()},
+        "pixels": {"shape": [0.4] * n, "background": [0.3] * n},
+        "rate": {k: v.tolist() for k, v in rate.items()},
+        "rate_random": {t: np.full((n, 3), 0.05).tolist() for t in TASKS},
+        "judge_accuracy": {"shape": 0.9, "background": 0.8},
+        "chance": {"shape": 1 / 3, "background": 0.1},
+        "galleries": {"shapes": _gallery(3), "digits": _gallery(4)},
+        "run_s": [1.0] * (3 * n),
+    }
+
+
+def _axis(fig: Any, ylabel_start: str) -> Any:
+    (ax,) = [a for a in fig.axes if a.get_ylabel().startswith(ylabel_start)]
+    return ax
+
+
+def test_plot_budget_draws_rates_probes_gains_and_galleries() -> None:
+    res = _results(learned=True)
+    fig = budget.plot_budget(res, budget.budget_config())
+    rate_ax = _axis(fig, "feature-dropout rate")
+    acc_ax = _axis(fig, "linear probe accuracy")
+    gain_ax = _axis(fig, "gain over untrained encoder")
+    for k, t in enumerate(TASKS):
+        np.testing.assert_allclose(_errorbar_y(rate_ax)[k], np.mean(res["rate"][t], 1))
+        np.testing.assert_allclose(_line(rate_ax, f"random:{t}"), 0.05)
+        np.testing.assert_allclose(_errorbar_y(acc_ax)[k], np.mean(res["accuracy"][t], 1))
+        np.testing.assert_allclose(_line(acc_ax, f"untrained:{t}"), np.mean(res["untrained"][t], 1))
+        np.testing.assert_allclose(_line(acc_ax, f"pixels:{t}"), res["pixels"][t])
+        diff = np.subtract(res["accuracy"][t], res["untrained"][t]).mean(1)
+        np.testing.assert_allclose(_line(gain_ax, f"gain:{t}"), diff)
+    for ax in (rate_ax, acc_ax, gain_ax):
+        assert ax.get_xlabel().startswith("viewmaker budget")
+    tiles = [a for a in fig.axes if a.images]
+    assert len(tiles) == 3 * (3 + 4)  # 3 rows x one column per class, both suites
+    first = np.asarray(tiles[0].images[0].get_array())
+    expected = budget.decode_image(res["galleries"]["shapes"]["columns"][0]["tiles"]["input"])
+    np.testing.assert_allclose(first, expected)
+    assert tiles[0].get_title() == "shape 0\ns = 0.10" and tiles[0].get_ylabel() == "input"
+    assert _gate_texts(fig) == []
+
+
+def test_plot_budget_says_when_nothing_beats_the_untrained_encoder() -> None:
+    fig = budget.plot_budget(_results(learned=False), budget.budget_config())
+    (text,) = _gate_texts(fig)
+    assert text == "no task beats the untrained encoder:\nbudgets not compared"
+
+
+def test_claims_budget_verdicts() -> None:
+    cfg = budget.budget_config()
+    found = {c.id: c for c in budget.claims_budget(_results(learned=True), cfg)}
+    c = found["tamkin2023.budget.shape-dropout-rises-with-eps"]
+    assert c.verdict == claims.HOLDS and c.measured.mean == pytest.approx(0.6, abs=0.05)
+    assert found["tamkin2023.budget.background-dropout-rises-with-eps"].verdict == claims.HOLDS
+    res = _results(learned=True)
+    res["rate"] = {t: np.asarray(v)[::-1].tolist() for t, v in res["rate"].items()}
+    falling = budget.claims_budget(res, cfg)
+    assert {x.verdict for x in falling} == {claims.CONTRADICTED}
+    gated = budget.claims_budget(_results(learned=False), cfg)
+    assert {x.verdict for x in gated} == {claims.NOT_A_RESULT}
+
+
+def test_budget_runs_set_the_viewmakers_eps_on_the_fashion_suite() -> None:
+    cfg = budget.budget_config()
+    specs = budget.budget_specs(cfg)
+    assert len(cfg["eps"]) >= 4 and len(specs) == len(cfg["eps"]) * len(cfg["seeds"])
+    for spec in specs[:: len(cfg["seeds"])]:
+        c = resolved_config(spec)  # the typed config accepts the overrides
+        assert c.views.name == "viewmaker" and c.data.suite == "overlay-shapes-on-fashion"
+        assert f"eps{c.views.eps:g}-" in spec.name
+    assert [resolved_config(s).views.eps for s in specs[:: len(cfg["seeds"])]] == cfg["eps"]
+    gal = budget.gallery_specs(cfg)
+    assert gal["shapes"] in specs  # drawn from the sweep's own run
+    assert gal["digits"] not in specs and gal["digits"] in budget.all_specs(cfg)
+    assert resolved_config(gal["digits"]).data.suite == "overlay-digits-on-fashion"
+
+
+def test_a_missing_record_is_an_error_naming_it(tmp_path: Path) -> None:
+    from figures.baselines import Baselines, untrained_twins
+
+    cfg = budget.budget_config()
+    specs = budget.budget_specs(cfg)
+    base = Baselines(tmp_path, untrained_twins(specs, (budget._probe(cfg),)), {})
+    with pytest.raises(FileNotFoundError, match=r"eps0\.02-s0-[0-9a-f]{8}/eval/fig-probe\.json"):
+        budget.read_budget(cfg, base)
+
+
+def test_class_rows_picks_the_first_example_of_each_class() -> None:
+    assert budget.class_rows([2, 0, 2, 1, 0], 4) == [1, 3, 0]
+    assert budget.class_rows([], 3) == []
+
+
+def test_images_are_strings_that_decode_to_the_array() -> None:
+    a = np.linspace(0, 1, 24).reshape(2, 4, 3)
+    text = budget.encode_image(a)
+    assert isinstance(text, str)
+    np.testing.assert_allclose(budget.decode_image(text), a, atol=1e-3)
+    labels = np.array([[0, 2], [1, 0]])
+    np.testing.assert_array_equal(budget.decode_image(budget.encode_image(labels)), labels)
+
+
+@pytest.fixture(scope="module")
+def tiny_viewmaker_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from empirical.config import Config, apply_overrides
+    from empirical.train import train
+
+    if str(DIAG) not in sys.path:  # the diagnostics tests' tiny overlay suite
+        sys.path.insert(0, str(DIAG))
+    out = tmp_path_factory.mktemp("vm")
+    assert train(apply_overrides(Config(), TINY), out)["status"] == "completed"
+    return out
+
+
+def test_class_gallery_has_one_column_per_class(tiny_viewmaker_run: Path) -> None:
+    g = budget.class_gallery(tiny_viewmaker_run, "overlay", num_views=2, expert=True, candidates=64)
+    assert [c["class"] for c in g["columns"]] == [0, 1, 2, 3]
+    assert g["rows"] == [
+        "input",
+        "viewmaker 1",
+        "viewmaker 2",
+        "perturbation 1",
+        "perturbation 2",
+        "expert 1",
+        "expert 2",
+    ]
+    for col in g["columns"]:
+        tiles = {k: budget.decode_image(v) for k, v in col["tiles"].items()}
+        assert set(tiles) == set(g["rows"])
+        assert all(t.shape == (16, 16, 3) for t in tiles.values())
+        # a view differs from its input by at most the column's largest |delta| (float16 here)
+        delta = np.abs(tiles["viewmaker 1"] - tiles["input"]).max()
+        assert 0 < delta <= col["s"] + 2e-3
+    assert g["eps"] == pytest.approx(0.1) and g["image"]
+
+
+def test_share_judges_trains_once_and_copies_into_the_other_runs(
+    tiny_viewmaker_run: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(tiny_viewmaker_run, other)
+    shutil.rmtree(other / "eval", ignore_errors=True)
+    rate = Evaluation("r", "dropout-rate", {"num_inputs": 16, "num_copies": 2, "judge_steps": 3})
+    assert budget.share_judges(rate, [tiny_viewmaker_run, other]) == 2  # both tasks
+    src = sorted((tiny_viewmaker_run / "eval" / "judges").glob("*.pt"))
+    dst = sorted((other / "eval" / "judges").glob("*.pt"))
+    assert [p.name for p in src] == [p.name for p in dst] and len(src) == 2
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(src, dst, strict=True))
+    assert budget.share_judges(rate, [tiny_viewmaker_run, other]) == 0  # already there

@@ -1,0 +1,269 @@
+"""exp_suppression: plots of hand-made results, the gate per suite, claims (one case per
+verdict), missing records and results, the runs' configs and the config checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+import pytest
+
+from figures import claims
+from figures.baselines import Baselines, resolved_config, untrained_twins
+from figures.experiments import suppression
+from figures.inspect import errorbar_y as _errorbar_y
+from figures.inspect import gate_texts as _gate_texts
+from figures.inspect import line_y as _line
+from figures.inspect import noisy as _noisy
+
+matplotlib.use("Agg")
+
+SEEDS = [0, 1, 2]
+
+
+def _panel(sc: dict[str, Any], gain: float, slope: float, rng: np.random.Generator) -> Any:
+    """One suite: untrained 0.5 / 0.4; trained = untrained + ``gain`` + ``slope`` times the
+    position of the value (0 to 1) for the first (suppressed) task, minus it for the other."""
+    n = len(sc["values"])
+    t = np.linspace(0.0, 1.0, n)[:, None]
+    first, second = sc["tasks"]
+    unt = {first: _noisy(rng, (n, 3), 0.5), second: _noisy(rng, (n, 3), 0.4)}
+    acc = {
+        first: unt[first] + gain + slope * t + 0.002 * rng.standard_normal((n, 3)),
+        second: unt[second] + gain - slope * t + 0.002 * rng.standard_normal((n, 3)),
+    }
+    keys = [suppression.value_key(sc["option"], v) for v in sc["values"]]
+    pixels = {first: 0.3 + 0.01 * np.arange(n), second: 0.6 - 0.01 * np.arange(n)}
+    return {
+        "option": sc["option"],
+        "values": list(sc["values"]),
+        "tasks": list(sc["tasks"]),
+        "accuracy": {k: dict(zip(keys, v.tolist(), strict=True)) for k, v in acc.items()},
+        "untrained": {k: dict(zip(keys, v.tolist(), strict=True)) for k, v in unt.items()},
+        "pixels": {k: dict(zip(keys, v.tolist(), strict=True)) for k, v in pixels.items()},
+        "chance": {first: 0.1, second: 0.1},
+    }
+
+
+def _results(gain: float = 0.1, slope: float = -0.2, gain_md: float | None = None) -> Any:
+    cfg = suppression.suppression_config()
+    rng = np.random.default_rng(5)
+    sc = cfg["suites"]
+    return {
+        "seeds": SEEDS,
+        "suites": {
+            "digit_on_image": _panel(sc["digit_on_image"], gain, slope, rng),
+            "multidigits": _panel(
+                sc["multidigits"], gain if gain_md is None else gain_md, slope, rng
+            ),
+        },
+        "run_s": [],
+    }
+
+
+def _grid(panel: dict[str, Any], key: str, task: str) -> np.ndarray:
+    return np.asarray(suppression.grid(panel, key, task), dtype=float)
+
+
+def test_plot_suppression_draws_runs_baselines_and_gains() -> None:
+    cfg = suppression.suppression_config()
+    res = _results()
+    fig = suppression.plot_suppression(res, cfg)
+    for row, name in enumerate(("digit_on_image", "multidigits")):
+        acc_ax, gain_ax = fig.axes[2 * row : 2 * row + 2]
+        panel = res["suites"][name]
+        ys = _errorbar_y(acc_ax)
+        for i, task in enumerate(panel["tasks"]):
+            acc, unt = _grid(panel, "accuracy", task), _grid(panel, "untrained", task)
+            np.testing.assert_allclose(ys[i], acc.mean(1))
+            np.testing.assert_allclose(_line(acc_ax, f"untrained:{task}"), unt.mean(1))
+            np.testing.assert_allclose(
+                _line(acc_ax, f"pixels:{task}"), _grid(panel, "pixels", task)
+            )
+            diff = (acc - unt).mean(1)
+            np.testing.assert_allclose(_line(gain_ax, f"gain:{name}:{task}"), diff)
+        x = acc_ax.containers[0].lines[0].get_xdata()
+        np.testing.assert_allclose(x, panel["values"])
+        assert acc_ax.get_xlabel() == gain_ax.get_xlabel() == cfg["suites"][name]["xlabel"]
+        assert acc_ax.get_ylabel() == "linear probe accuracy"
+        assert gain_ax.get_ylabel().startswith("gain over untrained encoder")
+    assert fig.axes[0].get_xscale() == "log" and fig.axes[2].get_xscale() == "linear"
+    assert _gate_texts(fig) == []
+    title = fig._suptitle.get_text().replace("\n", " ")
+    panel = res["suites"]["digit_on_image"]
+    gain = _grid(panel, "accuracy", "image") - _grid(panel, "untrained", "image")
+    change = float(np.mean(gain[-1] - gain[0]))
+    assert f"DigitOnImage: image (photo) gain {change:+.3f} from pool_size = 10 to 1000" in title
+
+
+def test_plot_suppression_gates_each_suite_on_its_own() -> None:
+    fig = suppression.plot_suppression(
+        _results(gain_md=0.0, slope=0.0), suppression.suppression_config()
+    )
+    assert _gate_texts(fig) == [
+        "no task beats the untrained encoder:\nvalues of size_b not compared"
+    ]
+    assert "MultiDigits: not a result" in fig._suptitle.get_text().replace("\n", " ")
+
+
+@pytest.mark.parametrize(
+    ("slope", "verdict"),
+    [(-0.2, claims.HOLDS), (0.2, claims.CONTRADICTED), (0.0, claims.NOT_SEEN)],
+)
+def test_claims_suppression_verdicts(slope: float, verdict: str) -> None:
+    cfg = suppression.suppression_config()
+    found = {c.id: c for c in suppression.claims_suppression(_results(slope=slope), cfg)}
+    image = found["chen2021.suppression.more-unique-digits-suppress-image"]
+    small = found["chen2021.suppression.larger-digit-suppresses-small-digit"]
+    assert image.verdict == small.verdict == verdict
+    assert image.measured.mean == pytest.approx(slope, abs=0.01)
+    assert image.effect == "image gain over the untrained encoder at pool_size = 1000 minus at 10"
+    assert small.effect == "digit_a gain over the untrained encoder at size_b = 22 minus at 10"
+
+
+def test_claims_suppression_not_a_result_per_suite() -> None:
+    """Each claim rests on its own suite's gate: MultiDigits learning nothing does not gate the
+    DigitOnImage claim."""
+    cfg = suppression.suppression_config()
+    found = suppression.claims_suppression(_results(gain_md=0.0, slope=0.0), cfg)
+    assert {c.id: c.verdict for c in found} == {
+        "chen2021.suppression.more-unique-digits-suppress-image": claims.NOT_SEEN,
+        "chen2021.suppression.larger-digit-suppresses-small-digit": claims.NOT_A_RESULT,
+    }
+
+
+def test_specs_set_the_swept_option_and_the_fixed_ones() -> None:
+    cfg = suppression.suppression_config()
+    specs = {s.name: s for s in suppression.suppression_specs(cfg)}
+    assert len(specs) == 2 * 4 * 3
+    doi = resolved_config(specs["digit_on_image-pool_size300-s1"])
+    assert doi.data.suite == "digit-on-natural" and doi.data.options["pool_size"] == 300
+    md = resolved_config(specs["multidigits-size_b22-s2"])
+    assert md.data.suite == "multidigits"
+    assert md.data.options["size_a"] == 10 and md.data.options["size_b"] == 22
+    assert md.optim.batch_size == suppression.BATCH and md.optim.max_steps == suppression.STEPS
+
+
+def test_a_missing_record_is_an_error_naming_it(tmp_path: Path) -> None:
+    cfg = suppression.suppression_config()
+    specs = suppression.suppression_specs(cfg)
+    base = Baselines(tmp_path, untrained_twins(specs, (suppression._probe(cfg),)), {})
+    with pytest.raises(
+        FileNotFoundError, match=r"digit_on_image-pool_size10-s0-[0-9a-f]{8}/eval/fig-probe\.json"
+    ):
+        suppression.read_suppression(cfg, base)
+
+
+def test_a_missing_results_file_is_named_by_the_claims(tmp_path: Path) -> None:
+    found, skipped = claims.collect(tmp_path, ["exp_suppression"])
+    assert found == []
+    assert skipped == {"exp_suppression": f"no results file {tmp_path}/exp_suppression.json"}
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"values": [10]}, r"suites\.digit_on_image\.values must hold two or more distinct"),
+        ({"values": [10, 10, 100]}, r"suites\.digit_on_image\.values"),
+        ({"tasks": []}, r"suites\.digit_on_image\.tasks must name a task"),
+    ],
+)
+def test_bad_configs_are_rejected_naming_the_field(change: dict[str, Any], match: str) -> None:
+    cfg = suppression.suppression_config()
+    cfg["suites"]["digit_on_image"].update(change)
+    with pytest.raises(ValueError, match=match):
+        suppression.suppression_specs(cfg)
+    cfg = suppression.suppression_config()
+    cfg["suites"]["other"] = cfg["suites"]["multidigits"]
+    with pytest.raises(ValueError, match=r"suites must be among"):
+        suppression.suppression_specs(cfg)
+
+
+def test_summary_tables_label_rows_by_suite_task_and_value() -> None:
+    from figures import summary
+
+    tables = {t.title: [r.label for r in t.rows] for t in summary.figure_tables(_results())}
+    gain_rows = tables["gain over the untrained encoder: suites"]
+    assert "digit_on_image / accuracy / image / pool_size=1000" in gain_rows
+    assert "multidigits / accuracy / digit_a / size_b=22" in gain_rows
+    assert len(gain_rows) == 2 * 2 * 4
+
+
+@pytest.mark.slow
+def test_suppression_micro_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DigitOnImage at two pool sizes (2 steps each): one untrained twin and one raw-pixel probe
+    per pool size (the data differ); sweep, evaluation, results and plot."""
+    import json
+
+    from figures.registry import make_figure
+
+    monkeypatch.setenv("FEATUREDROP_JOBS", "1")  # no worker start-up in the test budget
+    cfg = suppression.suppression_config()
+    cfg["suites"] = {"digit_on_image": {**cfg["suites"]["digit_on_image"], "values": [10, 20]}}
+    cfg.update(
+        seeds=[0],
+        runs_root=str(tmp_path / "runs"),
+        overrides=[
+            "data.train_size=64",
+            "optim.epochs=1",
+            "optim.max_steps=2",
+            "optim.batch_size=32",
+            "model.width=8",
+            "run.knn_every=0",
+            "run.threads=1",
+        ],
+        probe={"n_train": 64, "n_test": 64, "max_iter": 20, "layer": "pooled"},
+    )
+    kw = {"out_dir": tmp_path / "out", "results_dir": tmp_path / "res", "config": cfg}
+    paths = make_figure("exp_suppression", **kw)  # type: ignore[arg-type]
+    assert {p.suffix for p in paths} == {".png", ".pdf", ".json"}
+    res = json.loads((tmp_path / "res" / "exp_suppression.json").read_text())["results"]
+    panel = res["suites"]["digit_on_image"]
+    for t in ("image", "digit"):
+        acc, unt = _grid(panel, "accuracy", t), _grid(panel, "untrained", t)
+        assert acc.shape == unt.shape == (2, 1) and np.all((acc >= 0) & (acc <= 1))
+        assert _grid(panel, "pixels", t).shape == (2,)
+    names = sorted(
+        r.name.rsplit("-", 1)[0] for r in (tmp_path / "runs" / "exp_suppression").iterdir()
+    )
+    assert names == [
+        "digit_on_image-pool_size10-s0",
+        "digit_on_image-pool_size20-s0",
+        "pixels",
+        "pixels",
+        "untrained-digit_on_image-pool_size10-s0",
+        "untrained-digit_on_image-pool_size20-s0",
+    ]
+
+
+def test_claims_compare_gains_not_accuracies() -> None:
+    """A small digit that every encoder, untrained too, reads worse beside a larger digit is not
+    suppression: the accuracies fall by 0.2, the gains stay."""
+    cfg = suppression.suppression_config()
+    res = _results(slope=0.0)
+    panel = res["suites"]["multidigits"]
+    for key in ("accuracy", "untrained"):
+        for k, (v, seeds) in enumerate(
+            zip(panel["values"], _grid(panel, key, "digit_a"), strict=True)
+        ):
+            drop = 0.2 * k / (len(panel["values"]) - 1)
+            panel[key]["digit_a"][suppression.value_key("size_b", v)] = list(seeds - drop)
+    small = suppression.claims_suppression(res, cfg)[1]
+    assert small.id == "chen2021.suppression.larger-digit-suppresses-small-digit"
+    assert small.measured.mean == pytest.approx(0.0, abs=0.01)
+    assert small.verdict == claims.NOT_SEEN
+
+
+def test_a_claim_whose_task_never_learns_is_not_a_result() -> None:
+    """The digit learns, the image equals the untrained encoder at every N: the suite is a
+    result (its panel compares the values) but the image cannot be seen suppressed."""
+    cfg = suppression.suppression_config()
+    res = _results(slope=0.0)
+    panel = res["suites"]["digit_on_image"]
+    panel["accuracy"]["image"] = {k: list(v) for k, v in panel["untrained"]["image"].items()}
+    assert suppression.suite_gate(panel).open
+    image = suppression.claims_suppression(res, cfg)[0]
+    assert image.id == "chen2021.suppression.more-unique-digits-suppress-image"
+    assert image.verdict == claims.NOT_A_RESULT

@@ -1,0 +1,234 @@
+"""One progress display for the whole ``python -m figures`` job (empirical.progress.JobProgress),
+the sweep reporting into it, and ``--dry-run``: fake specs and a fake executor, nothing trains."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import figures.__main__ as cli
+from empirical.progress import JobProgress, job_eta, reporting
+from figures import baselines
+from figures.executors import Outcome
+from figures.spec import Config, FigureSpec
+from figures.sweep import RunResult, RunSpec, run_sweep
+
+PRESET = "randbits-cpu"  # resolved (never trained) to count the untrained twins
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class FakeExecutor:
+    """Every call 'trains' in ``seconds`` of fake time (the clock moves by that much)."""
+
+    def __init__(self, clock: FakeClock | None = None, seconds: float = 10.0) -> None:
+        self.clock, self.seconds = clock, seconds
+
+    def map(self, fn: Callable[..., Any], calls: Sequence[tuple[Any, ...]]) -> Iterator[Outcome]:
+        for i, (spec, root) in enumerate(calls):
+            if self.clock is not None:
+                self.clock.t += self.seconds
+            run_dir = spec.run_dir(root)
+            done = (run_dir / "summary.json").exists()
+            action = "skipped" if done else "trained"
+            train_s = 0.0 if done else self.seconds
+            yield Outcome(
+                i, RunResult(str(run_dir), str(run_dir / "train.log"), action, train_s, 0)
+            )
+
+
+def _specs(figure: str, n: int, overrides: tuple[str, ...] = ()) -> list[RunSpec]:
+    return [RunSpec(figure, f"run{i}", PRESET, overrides, i) for i in range(n)]
+
+
+def test_job_eta_weights_each_kind_by_its_own_mean_time() -> None:
+    # 2 trained runs took 20 s of worker time each, 4 evaluated ones 1 s each, in 21 s of wall
+    # time (2 workers): 3 left to train and 2 to evaluate = 62 s of work at 2 s/s -> 31 s
+    busy, done = {"train": 40.0, "other": 4.0}, {"train": 2, "other": 4}
+    assert job_eta(22.0, busy, done, {"train": 3, "other": 2}) == pytest.approx(31.0)
+    assert job_eta(22.0, busy, done, {"train": 0, "other": 0}) == 0.0
+    # runs of a kind none of which has finished: no estimate yet
+    assert job_eta(22.0, busy, {"train": 0, "other": 4}, {"train": 1, "other": 0}) is None
+    assert job_eta(0.0, busy, done, {"train": 1, "other": 0}) is None
+
+
+def test_job_counts_every_stage_up_front_and_corrects_it_when_a_sweep_starts() -> None:
+    clock, out = FakeClock(), io.StringIO()
+    job = JobProgress([("a", 2, 2), ("b", 3, 1)], stream=out, bar=False, clock=clock)
+    assert (job.done, job.total, job.total_train) == (0, 5, 3)
+    job.begin("a")
+    clock.t = 10.0
+    job.finished("run-a0: trained", trained=True, busy_s=10.0)
+    line = out.getvalue().splitlines()[-1]
+    assert line.startswith("[a] runs 1/5 (trained 1/3), 0:00:10 elapsed, 6.0 runs/min")
+    # 1 run left to train in a (10 s), 1 in b; b's 2 others cannot be estimated yet
+    assert line.endswith("eta ?: run-a0: trained")
+    job.begin("b")  # a ended after 1 of its 2 planned runs: its total is what it ran
+    assert (job.total, job.total_train) == (4, 2)
+    job.sweep(4, 1)  # b's sweep has 4 runs, not the 3 counted up front
+    assert (job.total, job.total_train) == (5, 2)
+    job.finished("run-b0: trained", trained=True, busy_s=10.0)
+    job.finished("twin: evaluated", trained=False, busy_s=0.0)
+    assert "[b] runs 3/5 (trained 2/2)" in out.getvalue().splitlines()[-1]
+
+
+def test_run_sweep_reports_into_the_active_job(tmp_path: Path) -> None:
+    clock, out = FakeClock(), io.StringIO()
+    job = JobProgress([("fig", 0, 0)], stream=out, bar=False, clock=clock)  # counted by the sweep
+    echoed: list[str] = []
+    with reporting(job):
+        job.begin("fig")
+        run_sweep(_specs("fig", 3), tmp_path, echo=echoed.append, executor=FakeExecutor(clock))
+    lines = out.getvalue().splitlines()
+    assert [ln.split(", ")[0] for ln in lines[:3]] == [
+        "[fig] runs 1/3 (trained 1/3)",
+        "[fig] runs 2/3 (trained 2/3)",
+        "[fig] runs 3/3 (trained 3/3)",
+    ]
+    assert "eta 0:00:10" in lines[1] and "eta 0:00:00" in lines[2]
+    assert str(tmp_path / "fig" / _specs("fig", 3)[2].run_id) in lines[2]
+    assert lines[3].startswith("sweep: 3 run(s)")
+    assert echoed == []  # the job printed the lines
+    # without a job the sweep prints its own counters, as before
+    run_sweep(_specs("fig", 1), tmp_path / "alone", echo=echoed.append, executor=FakeExecutor())
+    assert echoed[0].startswith("[1/1] ")
+
+
+def _fake_figures(
+    tmp_path: Path, sizes: dict[str, int], overrides: tuple[str, ...] = ()
+) -> dict[str, FigureSpec]:
+    def config() -> Config:
+        return {"runs_root": str(tmp_path / "runs")}
+
+    def compute_of(name: str) -> Callable[[Config], dict[str, Any]]:
+        def compute(cfg: Config) -> dict[str, Any]:
+            raise AssertionError(f"{name}: a dry run must not compute")
+
+        return compute
+
+    return {
+        name: FigureSpec(
+            name,
+            f"fake {name}",
+            compute_of(name),
+            lambda r, c: None,
+            config,
+            specs=lambda c, name=name, n=n: _specs(name, n, overrides),
+        )
+        for name, n in sizes.items()
+    }
+
+
+def _fake_make_figure(figs: dict[str, FigureSpec]) -> Callable[..., list[Path]]:
+    """What a figure's compute does: write the untrained twins (as figures.baselines.prepare
+    does), then sweep the runs and the twins."""
+
+    def make(name: str, force: bool = False) -> list[Path]:
+        spec = figs[name]
+        cfg = spec.default_config()
+        root = Path(cfg["runs_root"])
+        assert spec.specs is not None
+        specs = list(spec.specs(cfg))
+        twins = baselines.unique(baselines.untrained_twins(specs, ()))
+        for t in twins:
+            t.run_dir(root).mkdir(parents=True)
+            (t.run_dir(root) / "summary.json").write_text('{"status": "completed"}')
+        run_sweep([*specs, *twins], root, executor=FakeExecutor())
+        return []
+
+    return make
+
+
+def test_drawing_all_shows_one_job_over_every_figure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    figs = _fake_figures(tmp_path, {"fig-a": 2, "fig-b": 3})
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "FIGURES", figs)
+    monkeypatch.setattr(cli, "make_figure", _fake_make_figure(figs))
+    assert cli.main(["all"]) == 0
+    runs = [ln for ln in capsys.readouterr().err.splitlines() if " runs " in ln]
+    # 2 + 3 runs and their 2 + 3 untrained twins (one per seed), counted before anything ran
+    assert runs[0].startswith("[fig-a] runs 1/10 (trained 1/5)")
+    assert runs[4].startswith("[fig-b] runs 5/10 (trained 3/5)")
+    assert runs[-1].startswith("[fig-b] runs 10/10 (trained 5/5)")
+    assert "eta 0:00:00" in runs[-1]
+    assert (tmp_path / "results" / "summary.md").exists()
+
+
+def test_dry_run_counts_cached_and_to_train_runs_without_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    figs = _fake_figures(tmp_path, {"fig-a": 3, "fig-b": 2})
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FEATUREDROP_JOBS", "2")
+    monkeypatch.setattr(cli, "FIGURES", figs)
+    cfg = figs["fig-a"].default_config()
+    a = _specs("fig-a", 3)
+    done = a[0].run_dir(Path(cfg["runs_root"]))
+    done.mkdir(parents=True)
+    (done / "summary.json").write_text(json.dumps({"status": "completed", "train_time_s": 120}))
+    half = a[1].run_dir(Path(cfg["runs_root"]))
+    half.mkdir(parents=True)
+    (half / "last.pt").write_bytes(b"")
+    results = tmp_path / "results" / "figures"
+    results.mkdir(parents=True)  # fig-b's results are cached with its current config
+    (results / "fig-b.json").write_text(json.dumps({"config": cfg, "results": {}}))
+    assert cli.main(["all", "--dry-run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    row = {ln.split()[0]: ln.split()[1:] for ln in out[1:3]}
+    # results, runs, trained, resume, to train, twins, training minutes of one worker (source)
+    assert row["fig-a"] == ["stale", "3", "1", "1", "2", "3", "4.0", "(runs)"]
+    assert row["fig-b"] == ["cached", "2", "0", "0", "2", "2", "-"]
+    assert out[3].startswith("total: 6 run(s) to bring up to date, 2 of them to train")
+    assert "about 2.0 min with 2 parallel run(s)" in out[4]
+    assert not (tmp_path / "results" / "summary.md").exists()  # a dry run writes nothing
+    assert cli.main(["plan"]) == 0 and capsys.readouterr().out.splitlines() == out
+
+
+def test_on_a_terminal_a_bar_shows_the_job_and_the_lines_print_above_it() -> None:
+    out = io.StringIO()
+    job = JobProgress([("a", 2, 1)], stream=out, bar=True, clock=FakeClock())
+    job.begin("a")
+    job.finished("run-a0: trained", trained=True, busy_s=5.0)
+    job.close()
+    text = out.getvalue()
+    assert "[a] runs 1/2 (trained 1/1)" in text and "run-a0: trained" in text
+    assert "a: 1/2 runs" in text and "trained 1/1, eta" in text  # the bar
+    last = text.rstrip().split("\r")[-1]  # the bar's final state
+    assert re.fullmatch(r"job: 1/1 runs \|#+\| [\d:]+ elapsed, trained 1/1, eta 0:00:00", last)
+
+
+def test_dry_run_estimates_unrun_figures_from_the_benchmarks_step_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    figs = _fake_figures(tmp_path, {"fig-c": 2, "fig-d": 1}, ("optim.max_steps=60",))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FEATUREDROP_JOBS", "2")
+    monkeypatch.setattr(cli, "FIGURES", figs)
+    (tmp_path / "results").mkdir()
+    bench = {f"throughput_fig-c.{PRESET}_step_s": 0.5, "throughput_matmul_gflops_1thread": 9.0}
+    # fig-d trains another preset, measured for no figure: no estimate
+    figs["fig-d"] = replace(
+        figs["fig-d"], specs=lambda c: [RunSpec("fig-d", "r", "spirograph-cpu", (), 0)]
+    )
+    (tmp_path / "results" / "bench.json").write_text(json.dumps(bench))
+    assert cli.main(["all", "--dry-run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    row = {ln.split()[0]: ln.split()[1:] for ln in out[1:3]}
+    assert row["fig-c"][-2:] == ["1.0", "(bench)"]  # 2 runs x 60 steps x 0.5 s
+    assert row["fig-d"][-1] == "?"  # its preset was not benchmarked
+    assert "about 0.5 min with 2 parallel run(s)" in out[4] and "no estimate for fig-d" in out[4]
