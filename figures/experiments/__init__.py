@@ -1,16 +1,19 @@
-"""Experiment figures: deep contrastive runs beside the linear theory (issue 2, section 4), each
-beside its baselines (issue 10, section 1).
+"""Experiment figures: deep contrastive runs, most beside the linear theory (issue 2, section
+4), each beside its baselines (issue 10, section 1). The ten figures, one module each:
 
-* ``exp_oracle_dropout`` (Tamkin et al. 2023; the empirical twin of ``theory_vs_p``): oracle
-  feature-dropout views on an overlay suite for a range of p; probe accuracy of the overlay (the
-  easy / strong feature) and the background (the weak one) against p, beside the linear model's
-  optimum.
-* ``exp_views_multitask`` (Tamkin et al. 2023): expert vs viewmaker vs oracle (p = 0.5) views on
-  the overlay suites; probe accuracy of both tasks and the views' feature-dropout rate.
-* ``exp_randbits`` (Chen et al. 2021): digit probe accuracy against the number of random bits k
-  per temperature, beside linear InfoNCE with shared bits (``linear_theory.infonce``).
-* ``exp_foster`` (Foster et al. 2021): Spirograph with and without the gradient penalty; probe
-  R^2 against the number of averaged copies M and the conditional variance.
+* ``exp_oracle_dropout``: oracle feature dropout, both overlay-suite tasks vs p, calibrated theory.
+* ``exp_views_multitask``: expert vs viewmaker vs oracle views (reused oracle runs), both tasks.
+* ``exp_randbits``: digit accuracy vs shared random bits k and bit dropout, beside linear InfoNCE.
+* ``exp_foster``: Spirograph with Foster et al.'s gradient penalty (two variants) over lambda.
+* ``exp_local_features``: K-means maps of each encoder stage, their ARI against object masks.
+* ``exp_audio``: expert vs viewmaker views on spoken digits in noise, dropout rate, a gallery.
+* ``exp_viewmaker_budget``: viewmaker budget eps vs views' feature-dropout rate and accuracy.
+* ``exp_dynamics``: the calibrated theory's learning curves beside the measured kNN curves.
+* ``exp_losses``: probe accuracy of NT-Xent, align + LSE and align + SWD vs the head's depth.
+* ``exp_suppression``: DigitOnImage accuracy vs unique digits N, MultiDigits vs the large size.
+
+Shared pieces (short-run overrides, the sweep with baselines, probe records and kNN curves,
+gains, the gate's look and gated claims, markers, legends) are in ``common``.
 
 Baselines (``figures.baselines``): every trained run has an untrained twin (the same
 architecture at the same seeded initialisation, probed with the same probe and layer) and a

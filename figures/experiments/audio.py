@@ -32,6 +32,7 @@ from figures.experiments.common import (
     _slug,
     _sweep,
     _train_time,
+    gated_claim,
 )
 from figures.spec import Config, FigureSpec, Results
 from figures.stats import Gate, Interval, gate, mean_interval, paired_interval
@@ -280,13 +281,13 @@ def claims_audio(res: Results, cfg: Config) -> list[Claim]:
     if not {"expert", "viewmaker"} <= set(views):
         return []
     g = audio_gate(res)
-    closed, reason = not g.open, "" if g.open else g.reason
 
     def both(v: str) -> np.ndarray:
         return np.mean([res["accuracy"][v][t] for t in res["tasks"]], axis=0)
 
     out = [
-        Claim(
+        gated_claim(
+            g,
             id="tamkin2023.audio.viewmaker-beats-expert",
             figure=FIGURE,
             paper=TAMKIN,
@@ -295,8 +296,6 @@ def claims_audio(res: Results, cfg: Config) -> list[Claim]:
             effect="mean accuracy over the two tasks, viewmaker minus expert views",
             measured=paired_interval(both("viewmaker"), both("expert")),
             predicted_sign=1,
-            gated=closed,
-            gate_reason=reason,
         )
     ]
     for t in res["tasks"]:
@@ -304,7 +303,8 @@ def claims_audio(res: Results, cfg: Config) -> list[Claim]:
         if not rate:
             continue
         out.append(
-            Claim(
+            gated_claim(
+                g,
                 id=f"tamkin2023.audio.viewmaker-drops-{_slug(t)}",
                 figure=FIGURE,
                 paper=TAMKIN,
@@ -313,8 +313,6 @@ def claims_audio(res: Results, cfg: Config) -> list[Claim]:
                 effect=f"feature-dropout rate of the trained viewmaker's views for the {t}",
                 measured=mean_interval(rate),
                 predicted_sign=1,
-                gated=closed,
-                gate_reason=reason,
             )
         )
     return out

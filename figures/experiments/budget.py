@@ -38,6 +38,7 @@ from figures.experiments.common import (
     _train_time,
     cpu_scale,
     gains,
+    gated_claim,
 )
 from figures.spec import Config, FigureSpec, Results
 from figures.stats import Gate, Interval, gate, paired_interval
@@ -543,7 +544,8 @@ def claims_budget(res: Results, cfg: Config) -> list[Claim]:
     for t in res["tasks"]:
         r = res["rate"][t]
         out.append(
-            Claim(
+            gated_claim(
+                g,
                 id=f"tamkin2023.budget.{_slug(t)}-dropout-rises-with-eps",
                 figure=FIGURE,
                 paper=TAMKIN,
@@ -552,8 +554,6 @@ def claims_budget(res: Results, cfg: Config) -> list[Claim]:
                 effect=f"{t} dropout rate at eps = {eps[hi]:g} minus at eps = {eps[lo]:g}",
                 measured=paired_interval(r[hi], r[lo]),
                 predicted_sign=1,
-                gated=not g.open,
-                gate_reason="" if g.open else g.reason,
             )
         )
     return out

@@ -1,17 +1,20 @@
-"""Pieces shared by the experiment figures: short-run overrides, the sweep with baselines, gains
-over the untrained encoder, the gate's look, markers and legends, and the theory defaults."""
+"""Pieces shared by the experiment figures: short-run overrides, the sweep with baselines, reading
+a run's probe record and kNN learning curve, gains over the untrained encoder, the gate's look
+and its claims, markers and legends, and the theory defaults."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from figures import baselines, style
+from figures.claims import Claim
 from figures.spec import Config
 from figures.stats import (
     GAIN_MARGIN,
@@ -21,8 +24,9 @@ from figures.stats import (
     Interval,
     paired_interval,
 )
-from figures.sweep import Evaluation, RunSpec, run_sweep
+from figures.sweep import Evaluation, RunSpec, load_eval, run_sweep
 
+FLAT_MOVE = 0.02  # issue 10 section 2: the last quarter of training moves each task by less
 OVERLAY_TASK = {"digits": "digit", "shapes": "shape", "letters": "letter"}
 TAMKIN = "Tamkin et al. 2023"
 CHEN = "Chen et al. 2021"
@@ -80,6 +84,77 @@ def _sweep(
     return base
 
 
+@dataclass(frozen=True)
+class ProbeRecord:
+    """One trained run's probe beside its untrained twin's.
+
+    Attributes:
+        accuracy: task -> the trained run's probe accuracy.
+        untrained: task -> the untrained twin's probe accuracy (same seed).
+        chance: task -> the chance accuracy.
+        seconds: the run's training time plus its probe's evaluation time.
+    """
+
+    accuracy: dict[str, float]
+    untrained: dict[str, float]
+    chance: dict[str, float]
+    seconds: float
+
+
+def read_probe(
+    base: baselines.Baselines, spec: RunSpec, probe: Evaluation, tasks: Sequence[str]
+) -> ProbeRecord:
+    """The probe record of run ``spec`` and of its untrained twin, for ``tasks``.
+
+    Raises:
+        FileNotFoundError: the run's or twin's probe record is missing (names the file).
+    """
+    run_dir = spec.run_dir(base.root)
+    rec = load_eval(run_dir, probe)
+    unt = base.untrained(spec.name, probe)
+    return ProbeRecord(
+        accuracy={t: rec["metrics"][t]["accuracy"] for t in tasks},
+        untrained={t: unt["metrics"][t]["accuracy"] for t in tasks},
+        chance={t: rec["metrics"][t]["chance"] for t in tasks},
+        seconds=_train_time(run_dir) + rec["elapsed_s"],
+    )
+
+
+def read_knn_curve(run_dir: Path) -> tuple[list[int], dict[str, list[float]]]:
+    """A run's kNN learning curve from its ``metrics.jsonl``: the global step of each epoch
+    record that has a ``knn`` entry, and task -> the kNN accuracy at those steps.
+
+    Raises:
+        FileNotFoundError: naming the missing ``metrics.jsonl``.
+        ValueError: naming the file when it has no kNN records.
+    """
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        raise FileNotFoundError(f"no learning curve: {path} is missing")
+    steps: list[int] = []
+    knn: dict[str, list[float]] = {}
+    for line in path.read_text().splitlines():
+        rec = json.loads(line) if line.strip() else {}
+        if rec.get("type") != "epoch" or not rec.get("knn"):
+            continue
+        steps.append(int(rec["global_step"]))
+        for task, acc in rec["knn"].items():
+            knn.setdefault(task, []).append(float(acc))
+    if not steps:
+        raise ValueError(f"{path} holds no epoch records with a knn entry (run.knn_every=0?)")
+    return steps, knn
+
+
+def last_quarter_move(steps: Sequence[float], values: Sequence[float]) -> float:
+    """How much a learning curve moves over the last quarter of training: its value at the last
+    step minus its value at 3/4 of the last step (linear interpolation); a curve is flat when
+    every task moves by less than :data:`FLAT_MOVE`."""
+    s, v = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
+    if s.shape != v.shape or s.size < 2:
+        raise ValueError(f"steps and values must have equal length >= 2; got {s.size}, {v.size}")
+    return float(v[-1] - np.interp(0.75 * s[-1], s, v))
+
+
 def _mean_sd(values: Any) -> tuple[np.ndarray, np.ndarray]:
     """Mean and sample sd over the last axis (sd 0 for one seed)."""
     v = np.asarray(values, dtype=float)
@@ -113,6 +188,56 @@ def _gate_text(g: Gate, what: str) -> str:
     if g.reason == NO_TASK_BEATS:
         return f"{NO_TASK_BEATS}:\n{what} not compared"
     return f"not a result ({g.reason}):\n{what} not compared"
+
+
+def _gate_notes(ax: Any, g: Gate, notes: Sequence[str], what: str, across: str) -> None:
+    """The gate's note over ``ax`` when ``g`` is closed (``what`` not compared); when it is open,
+    ``notes`` (the tasks that do not beat the untrained encoder), if any, in a box at the top
+    (gid ``task-gate``), saying they are not compared across ``across``."""
+    if not g.open:
+        style.gate_note(ax, _gate_text(g, what))
+    elif notes:
+        ax.text(
+            0.5,
+            0.97,
+            "\n".join(notes) + f"\n(not compared across {across})",
+            transform=ax.transAxes,
+            ha="center",
+            va="top",
+            fontsize=7,
+            gid="task-gate",
+            bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": style.NEUTRAL},
+        )
+
+
+def gated_claim(
+    g: Gate,
+    *,
+    id: str,
+    figure: str,
+    paper: str,
+    claim: str,
+    effect: str,
+    measured: Interval,
+    predicted_sign: int,
+    theory: Mapping[str, Any] | None = None,
+    notes: Sequence[str] = (),
+) -> Claim:
+    """A :class:`~figures.claims.Claim` whose runs pass the gate ``g`` or not: gated (verdict
+    "not a result", with the gate's reason) when ``g`` is closed."""
+    return Claim(
+        id=id,
+        figure=figure,
+        paper=paper,
+        claim=claim,
+        effect=effect,
+        measured=measured,
+        predicted_sign=predicted_sign,
+        theory=theory,
+        gated=not g.open,
+        gate_reason="" if g.open else g.reason,
+        notes=notes,
+    )
 
 
 def _draw_gains(

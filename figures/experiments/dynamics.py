@@ -32,7 +32,15 @@ import numpy as np
 
 from figures import style
 from figures.claims import Claim
-from figures.experiments.common import TAMKIN, _gate_text, _legend, _mean_sd, _slug
+from figures.experiments.common import (
+    TAMKIN,
+    _gate_text,
+    _legend,
+    _mean_sd,
+    _slug,
+    gated_claim,
+    read_knn_curve,
+)
 from figures.spec import Config, FigureSpec, Results
 from figures.stats import Gate, Interval, gate, paired_interval
 from figures.sweep import RUNS_DIR, RunSpec
@@ -112,8 +120,6 @@ def _theory_call(suite: str, ps: list[float], steps: int, batch_size: int, seed:
 def _curves(runs: list[RunSpec], root: Path, tasks: list[str]) -> dict[str, Any]:
     """The runs' kNN curves: ``{"steps": [...], "knn": {task: (seeds, S)}}``; each run's
     directory must exist and all runs must record the same steps."""
-    from figures.experiments.oracle import read_knn_curve
-
     steps: list[int] | None = None
     knn: dict[str, list[list[float]]] = {t: [] for t in tasks}
     for spec in runs:
@@ -309,7 +315,8 @@ def claims_dynamics(res: Results, cfg: Config) -> list[Claim]:
         g = suite_gate(res, suite)
         bg = r["tasks"][-1]
         out.append(
-            Claim(
+            gated_claim(
+                g,
                 id=f"tamkin2023.dynamics.{_slug(suite)}-background-curve-rises-without-overlay",
                 figure=FIGURE,
                 paper=TAMKIN,
@@ -328,8 +335,6 @@ def claims_dynamics(res: Results, cfg: Config) -> list[Claim]:
                     "text": "calibrated linear model: background normalised group strength, "
                     "p = 1 minus p = 0, mean over the same budget",
                 },
-                gated=not g.open,
-                gate_reason="" if g.open else g.reason,
             )
         )
     return out

@@ -35,6 +35,7 @@ from figures.experiments.common import (
     _sweep,
     _train_time,
     gains,
+    gated_claim,
 )
 from figures.spec import Config, FigureSpec, Results
 from figures.stats import Gate, Interval, gate, paired_interval
@@ -448,7 +449,6 @@ def claims_foster(res: Results, cfg: Config) -> list[Claim]:
     under the largest ``h`` and background shifts; and for no penalty and each variant, averaging
     more copies raises R^2 (largest M against smallest)."""
     g = foster_gate(res, cfg)
-    gated, reason = not g.open, "" if g.open else g.reason
     chosen = compared(res, cfg)
     copies = list(res["copies"])
     m0, m1 = int(np.argmin(copies)), int(np.argmax(copies))
@@ -461,7 +461,8 @@ def claims_foster(res: Results, cfg: Config) -> list[Claim]:
              for p in ("h+", "bg+")]  # fmt: skip
 
     def claim(cid: str, text: str, effect: str, measured: Interval, sign: int) -> Claim:
-        return Claim(
+        return gated_claim(
+            g,
             id=cid,
             figure="exp_foster",
             paper=FOSTER,
@@ -469,8 +470,6 @@ def claims_foster(res: Results, cfg: Config) -> list[Claim]:
             effect=effect,
             measured=measured,
             predicted_sign=sign,
-            gated=gated,
-            gate_reason=reason,
         )
 
     for label in chosen[1:]:

@@ -43,6 +43,7 @@ from figures.experiments.common import (
     _reference_lines,
     _sweep,
     gains,
+    gated_claim,
 )
 from figures.spec import Config, FigureSpec, Results
 from figures.stats import Gate, Interval, gate, paired_interval
@@ -302,7 +303,8 @@ def claims_local(res: Results, cfg: Config) -> list[Claim]:
         ("pixels", "K-means on the raw pixels", pixels),
     ):
         out.append(
-            Claim(
+            gated_claim(
+                g,
                 id=f"chen2021.local.trained-beats-{what}",
                 figure=FIGURE,
                 paper=CHEN,
@@ -313,8 +315,6 @@ def claims_local(res: Results, cfg: Config) -> list[Claim]:
                 f"minus {other}",
                 measured=paired_interval(trained, ref),
                 predicted_sign=1,
-                gated=not g.open,
-                gate_reason="" if g.open else g.reason,
             )
         )
     return out

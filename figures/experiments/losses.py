@@ -67,13 +67,14 @@ from figures.experiments.common import (
     _slug,
     _steps,
     _sweep,
-    _train_time,
     cpu_scale,
     gains,
+    gated_claim,
+    read_probe,
 )
 from figures.spec import Config, FigureSpec, Results
 from figures.stats import Gate, Interval, gate, paired_interval
-from figures.sweep import RUNS_DIR, RunSpec, load_eval
+from figures.sweep import RUNS_DIR, RunSpec
 
 FIGURE = "exp_losses"
 STEPS = 32  # optimiser steps per run (module docstring: the budget)
@@ -189,14 +190,12 @@ def read_losses(cfg: Config, base: Baselines) -> Results:
             row: dict[str, list[float]] = {t: [] for t in tasks}
             row_u: dict[str, list[float]] = {t: [] for t in tasks}
             for _ in cfg["seeds"]:
-                spec = next(it)
-                rec = load_eval(spec.run_dir(base.root), probe)
-                unt = base.untrained(spec.name, probe)
+                r = read_probe(base, next(it), probe, tasks)
                 for t in tasks:
-                    row[t].append(rec["metrics"][t]["accuracy"])
-                    row_u[t].append(unt["metrics"][t]["accuracy"])
-                    chance[t] = rec["metrics"][t]["chance"]
-                times.append(_train_time(spec.run_dir(base.root)) + rec["elapsed_s"])
+                    row[t].append(r.accuracy[t])
+                    row_u[t].append(r.untrained[t])
+                chance.update(r.chance)
+                times.append(r.seconds)
             acc[name][depth_key(depth)], untrained[name][depth_key(depth)] = row, row_u
     px = base.pixel(specs[0].name)["metrics"]  # one suite: one raw-pixel probe
     return {
@@ -324,7 +323,8 @@ def claims_losses(res: Results, cfg: Config) -> list[Claim]:
                 f"depth {depth}, {spread(shallow):.3f} at depth {min(depths)}"
             )
         out.append(
-            Claim(
+            gated_claim(
+                g,
                 id=f"chen2021.losses.alike-at-head-depth-{depth}.{_slug(task)}",
                 figure=FIGURE,
                 paper=CHEN,
@@ -335,8 +335,6 @@ def claims_losses(res: Results, cfg: Config) -> list[Claim]:
                 f"({res['labels'][a]} minus {res['labels'][b]}) minus the tolerance {tol:g}",
                 measured=paired_interval(diff - tol, np.zeros_like(diff)),
                 predicted_sign=-1,
-                gated=not g.open,
-                gate_reason="" if g.open else g.reason,
                 notes=tuple(notes),
             )
         )

@@ -28,11 +28,12 @@ import numpy as np
 from figures import style
 from figures.claims import Claim
 from figures.experiments.common import (
+    FLAT_MOVE,
     TAMKIN,
     _draw_gains,
     _gain_axes,
     _gate_footnote,
-    _gate_text,
+    _gate_notes,
     _legend,
     _mean_sd,
     _probe,
@@ -40,6 +41,9 @@ from figures.experiments.common import (
     _sweep,
     _train_time,
     cpu_scale,
+    gated_claim,
+    last_quarter_move,
+    read_knn_curve,
 )
 from figures.spec import Config, FigureSpec, Results
 from figures.stats import Gate, Interval, gate, paired_interval
@@ -175,8 +179,6 @@ def compute_multitask(cfg: Config) -> Results:
     per seed), the raw-pixel probe, the kNN learning curves, the dropout-rate record of the
     viewmaker run of the first seed, and the calibrated theory at the view types' p
     (:func:`view_ps`); ``summary`` holds the gate, gains and flatness per suite."""
-    from figures.experiments.oracle import read_knn_curve
-
     trained = {s.name: s for s in multitask_specs(cfg)}
     reused = multitask_reused_specs(cfg)
     probe = _probe(cfg)
@@ -290,10 +292,8 @@ def view_ps(
 
 def multitask_flatness(res: Results, suite: str) -> dict[str, Any]:
     """The flatness criterion of each view type's runs on ``suite``: the last-quarter move of the
-    seed-mean kNN curve per task (``figures.experiments.oracle.last_quarter_move``); ``flat``
+    seed-mean kNN curve per task (``figures.experiments.common.last_quarter_move``); ``flat``
     when every |move| is below ``FLAT_MOVE``. Empty when the results hold no curves."""
-    from figures.experiments.oracle import FLAT_MOVE, last_quarter_move
-
     curves = res.get("knn", {}).get(suite)
     if not curves:
         return {}
@@ -435,20 +435,7 @@ def _plot_bars(ax: Any, res: Results, suite: str, views: Sequence[str], g: Gate)
     )
     ax.set_title(f"deep runs, {len(res['seeds'])} seeds{flat}", fontsize=8)
     _legend(ax)
-    if not g.open:
-        style.gate_note(ax, _gate_text(g, "view types"))
-    elif notes:
-        ax.text(
-            0.5,
-            0.97,
-            "\n".join(notes) + "\n(not compared across view types)",
-            transform=ax.transAxes,
-            ha="center",
-            va="top",
-            fontsize=7,
-            gid="task-gate",
-            bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": style.NEUTRAL},
-        )
+    _gate_notes(ax, g, notes, "view types", "view types")
 
 
 def _plot_gains(ax: Any, res: Results, suite: str, views: Sequence[str]) -> None:
@@ -562,7 +549,8 @@ def claims_multitask(res: Results, cfg: Config) -> list[Claim]:
             if other not in views:
                 continue
             out.append(
-                Claim(
+                gated_claim(
+                    g,
                     id=f"tamkin2023.views.{_slug(suite)}.{other}-beats-expert",
                     figure="exp_views_multitask",
                     paper=TAMKIN,
@@ -577,8 +565,6 @@ def claims_multitask(res: Results, cfg: Config) -> list[Claim]:
                         + theory_measure(th)
                         + ", mean over the two groups",
                     },
-                    gated=not g.open,
-                    gate_reason="" if g.open else g.reason,
                 )
             )
     return out

@@ -16,10 +16,8 @@ the views do.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,11 +25,12 @@ import numpy as np
 from figures import style
 from figures.claims import Claim
 from figures.experiments.common import (
+    FLAT_MOVE,
     TAMKIN,
     _draw_gains,
     _gain_axes,
     _gate_footnote,
-    _gate_text,
+    _gate_notes,
     _legend,
     _markers,
     _probe,
@@ -41,12 +40,14 @@ from figures.experiments.common import (
     _train_time,
     cpu_scale,
     gains,
+    gated_claim,
+    last_quarter_move,
+    read_knn_curve,
 )
 from figures.spec import Config, FigureSpec, Results
 from figures.stats import NO_TASK_BEATS, Gate, Interval, gate, mean_interval, paired_interval
 from figures.sweep import RUNS_DIR, RunSpec, load_eval
 
-FLAT_MOVE = 0.02  # issue 10 section 2: the last quarter of training moves each task by less
 AGREE_P = 0.1  # issue 10 section 4: predicted and measured p_half agree within this
 
 # ---------------------------------------------------------------------------------------------
@@ -108,40 +109,6 @@ def _override(cfg: Config, key: str) -> int:
     if not found:
         raise ValueError(f"overrides must set {key}; got {list(cfg['overrides'])}")
     return int(found[-1])
-
-
-def read_knn_curve(run_dir: Path) -> tuple[list[int], dict[str, list[float]]]:
-    """A run's kNN learning curve from its ``metrics.jsonl``: the global step of each epoch
-    record that has a ``knn`` entry, and task -> the kNN accuracy at those steps.
-
-    Raises:
-        FileNotFoundError: naming the missing ``metrics.jsonl``.
-        ValueError: naming the file when it has no kNN records.
-    """
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.exists():
-        raise FileNotFoundError(f"no learning curve: {path} is missing")
-    steps: list[int] = []
-    knn: dict[str, list[float]] = {}
-    for line in path.read_text().splitlines():
-        rec = json.loads(line) if line.strip() else {}
-        if rec.get("type") != "epoch" or not rec.get("knn"):
-            continue
-        steps.append(int(rec["global_step"]))
-        for task, acc in rec["knn"].items():
-            knn.setdefault(task, []).append(float(acc))
-    if not steps:
-        raise ValueError(f"{path} holds no epoch records with a knn entry (run.knn_every=0?)")
-    return steps, knn
-
-
-def last_quarter_move(steps: Sequence[float], values: Sequence[float]) -> float:
-    """How much a learning curve moves over the last quarter of training: its value at the last
-    step minus its value at 3/4 of the last step (linear interpolation)."""
-    s, v = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
-    if s.shape != v.shape or s.size < 2:
-        raise ValueError(f"steps and values must have equal length >= 2; got {s.size}, {v.size}")
-    return float(v[-1] - np.interp(0.75 * s[-1], s, v))
 
 
 def _theory_call(suite: str, ps: Sequence[float], steps: int, batch_size: int, seed: int) -> Any:
@@ -249,6 +216,17 @@ def suppression(res: Results, suite: str) -> Interval:
 
 def _theory_value(theory: Mapping[str, Any], group: str, p: float) -> float:
     return float(np.interp(p, theory["ps"], theory[group]))
+
+
+def _theory_change(theory: Mapping[str, Any], group: str) -> dict[str, Any]:
+    """The calibrated theory's prediction (a claim's ``theory``) of ``group``'s (``overlay`` or
+    ``background``) accuracy at p = 1 minus at p = 0."""
+    return {
+        "value": _theory_value(theory, group, 1.0) - _theory_value(theory, group, 0.0),
+        "text": "linear theory calibrated to the suite's data: "
+        + theory_measure(theory)
+        + f" of the {group} group, p = 1 minus p = 0, after {theory.get('steps', '?')} steps",
+    }
 
 
 def predicted_p_half(res: Results, suite: str) -> float:
@@ -384,20 +362,7 @@ def _plot_deep(ax: Any, res: Results, suite: str, g: Gate) -> None:
     ax.set_ylabel("linear probe accuracy (pooled)")
     ax.set_title(_p_half_text(res, suite), fontsize=8)
     _legend(ax)
-    if not g.open:
-        style.gate_note(ax, _gate_text(g, "values of p"))
-    elif notes:
-        ax.text(
-            0.5,
-            0.97,
-            "\n".join(notes) + "\n(not compared across p)",
-            transform=ax.transAxes,
-            ha="center",
-            va="top",
-            fontsize=7,
-            gid="task-gate",
-            bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": style.NEUTRAL},
-        )
+    _gate_notes(ax, g, notes, "values of p", "p")
 
 
 def _plot_gains(ax: Any, res: Results, suite: str) -> None:
@@ -486,16 +451,12 @@ def claims_oracle(res: Results, cfg: Config) -> list[Claim]:
         name = r["suite"]
         gb = suite_gate(res, suite, [background])
         go = suite_gate(res, suite, [overlay])
-        theory_text = (
-            "linear theory calibrated to the suite's data: "
-            + theory_measure(th)
-            + " of the {} group, p = 1 minus p = 0, after {} steps"
-        )
         pred = predicted_p_half(res, suite)
         meas, per_seed = measured_p_half(res, suite)
         agree = [AGREE_P - abs(m - pred) for m in per_seed]
         out += [
-            Claim(
+            gated_claim(
+                gb,
                 id=f"tamkin2023.oracle.{suite}.overlay-suppresses-background",
                 figure="exp_oracle_dropout",
                 paper=TAMKIN,
@@ -504,15 +465,10 @@ def claims_oracle(res: Results, cfg: Config) -> list[Claim]:
                 effect=f"{background} accuracy at p = 1 minus at p = 0",
                 measured=suppression(res, suite),
                 predicted_sign=1,
-                theory={
-                    "value": _theory_value(th, "background", 1.0)
-                    - _theory_value(th, "background", 0.0),
-                    "text": theory_text.format("background", th.get("steps", "?")),
-                },
-                gated=not gb.open,
-                gate_reason="" if gb.open else gb.reason,
+                theory=_theory_change(th, "background"),
             ),
-            Claim(
+            gated_claim(
+                go,
                 id=f"tamkin2023.oracle.{suite}.{overlay}-falls-with-p",
                 figure="exp_oracle_dropout",
                 paper=TAMKIN,
@@ -521,14 +477,10 @@ def claims_oracle(res: Results, cfg: Config) -> list[Claim]:
                 effect=f"{overlay} accuracy at p = 1 minus at p = 0",
                 measured=paired_interval(r["accuracy"][overlay][i1], r["accuracy"][overlay][i0]),
                 predicted_sign=-1,
-                theory={
-                    "value": _theory_value(th, "overlay", 1.0) - _theory_value(th, "overlay", 0.0),
-                    "text": theory_text.format("overlay", th.get("steps", "?")),
-                },
-                gated=not go.open,
-                gate_reason="" if go.open else go.reason,
+                theory=_theory_change(th, "overlay"),
             ),
-            Claim(
+            gated_claim(
+                gb,
                 id=f"tamkin2023.oracle.{suite}.background-half-max-p-matches-theory",
                 figure="exp_oracle_dropout",
                 paper=TAMKIN,
@@ -545,8 +497,6 @@ def claims_oracle(res: Results, cfg: Config) -> list[Claim]:
                     + theory_measure(th)
                     + ", read on the sweep's p)",
                 },
-                gated=not gb.open,
-                gate_reason="" if gb.open else gb.reason,
                 notes=("a seed whose background never rises has no p_half (nan): no interval",),
             ),
         ]

@@ -26,6 +26,7 @@ from figures import style
 from figures.claims import Claim
 from figures.experiments.common import (
     CHEN,
+    FLAT_MOVE,
     TAMKIN,
     _draw_gains,
     _gain_axes,
@@ -40,8 +41,10 @@ from figures.experiments.common import (
     _sweep,
     _train_time,
     gains,
+    gated_claim,
+    last_quarter_move,
+    read_knn_curve,
 )
-from figures.experiments.oracle import FLAT_MOVE, last_quarter_move, read_knn_curve
 from figures.spec import Config, FigureSpec, Results
 from figures.stats import Gate, Interval, gate, mean_interval, paired_interval
 from figures.sweep import RUNS_DIR, Evaluation, RunSpec, load_eval
@@ -327,6 +330,23 @@ def _deep_panel(
     ax.set_ylim(0.0, 1.02)
 
 
+def _deep_finish(ax: Any, chance: float, title: str, ncol: int, g: Gate, what: str) -> None:
+    """A deep panel's chance line, title and legend (with the baselines), and the gate's note
+    (``what`` not compared) when ``g`` is closed."""
+    ax.axhline(chance, label="chance", **style.CHANCE)
+    ax.set_title(title)
+    _legend(ax, ncol=ncol)
+    if not g.open:
+        style.gate_note(ax, _gate_text(g, what))
+
+
+def _gain_titles(ax: Any, ncol: int) -> None:
+    """A gain panel's axes, title and legend (without the baselines)."""
+    _gain_axes(ax)
+    ax.set_title("digit: trained minus untrained, same seed")
+    _legend(ax, ncol=ncol, baselines_too=False)
+
+
 def plot_randbits(res: Results, cfg: Config) -> Any:
     fig, axes = style.subplots(2, 4, width=3.3, height=3.3)
     colors = list(style.SEQUENCE)
@@ -357,11 +377,8 @@ def plot_randbits(res: Results, cfg: Config) -> Any:
         tau_labels,
         alpha,
     )
-    ax.axhline(res["chance"], label="chance", **style.CHANCE)
-    ax.set_title("ConvNet, RandBits-MNIST, crop-only views")
-    _legend(ax, ncol=3)
-    if not g.open:
-        style.gate_note(ax, _gate_text(g, "bit counts, temperatures and p"))
+    title = "ConvNet, RandBits-MNIST, crop-only views"
+    _deep_finish(ax, res["chance"], title, 3, g, "bit counts, temperatures and p")
     ax = axes[0, 2]
     for j, (label, per_k) in enumerate(zip(tau_labels, randbits_gains(res), strict=True)):
         offset = (j - (len(taus) - 1) / 2) * 0.25
@@ -373,9 +390,7 @@ def plot_randbits(res: Results, cfg: Config) -> Any:
             label,
             f"gain:tau={taus[j]:g}",
         )
-    _gain_axes(ax)
-    ax.set_title("digit: trained minus untrained, same seed")
-    _legend(ax, ncol=3, baselines_too=False)
+    _gain_titles(ax, ncol=3)
     for a in axes[0, :3]:
         a.set_xlabel("random bits k shared by both views")
         a.set_xticks(bits)
@@ -405,16 +420,10 @@ def plot_randbits(res: Results, cfg: Config) -> Any:
     acc_p = np.asarray(res["dropout_accuracy"], dtype=float)[:, None]  # (p, 1 series, seeds)
     unt_p = np.asarray(res["dropout_untrained"], dtype=float)
     _deep_panel(ax, ps, acc_p, unt_p, res["dropout_pixels"], [f"digit, {where}"], alpha)
-    ax.axhline(res["chance"], label="chance", **style.CHANCE)
-    ax.set_title("ConvNet, bit-dropout views")
-    _legend(ax, ncol=2)
-    if not g.open:
-        style.gate_note(ax, _gate_text(g, "values of p"))
+    _deep_finish(ax, res["chance"], "ConvNet, bit-dropout views", 2, g, "values of p")
     ax = axes[1, 2]
     _draw_gains(ax, ps, dropout_gains(res), style.WEAK, f"digit, {where}", "gain:dropout")
-    _gain_axes(ax)
-    ax.set_title("digit: trained minus untrained, same seed")
-    _legend(ax, ncol=1, baselines_too=False)
+    _gain_titles(ax, ncol=1)
     for a in axes[1, :3]:
         a.set_xlabel("bit dropout $p$ (each view zeroes its bits)")
         a.set_xticks(ps)
@@ -473,9 +482,9 @@ def claims_randbits(res: Results, cfg: Config) -> list[Claim]:
     th = np.asarray(res["theory_probe"], dtype=float)  # (bits, taus, theory seeds)
     bits = list(res["bits"])
     lo, hi = int(np.argmin(bits)), int(np.argmax(bits))
-    gated, reason = not g.open, "" if g.open else g.reason
     out = [
-        Claim(
+        gated_claim(
+            g,
             id="chen2021.randbits.bits-suppress-digit",
             figure="exp_randbits",
             paper=CHEN,
@@ -489,14 +498,13 @@ def claims_randbits(res: Results, cfg: Config) -> list[Claim]:
                 "value": float(th[hi].mean() - th[lo].mean()),
                 "text": "linear InfoNCE, weak-group probe R^2 (resolved), mean over temperatures",
             },
-            gated=gated,
-            gate_reason=reason,
         )
     ]
     if len(res["taus"]) > 1 and len(bits) > 1:
         per_seed = [temperature_trend(acc[:, :, s]) for s in range(acc.shape[2])]
         out.append(
-            Claim(
+            gated_claim(
+                g,
                 id="chen2021.randbits.low-temperature-suppresses-less",
                 figure="exp_randbits",
                 paper=CHEN,
@@ -509,14 +517,13 @@ def claims_randbits(res: Results, cfg: Config) -> list[Claim]:
                     "value": float(res["linear_trend"]),
                     "text": "linear InfoNCE, the same difference of weak-group probe R^2",
                 },
-                gated=gated,
-                gate_reason=reason,
             )
         )
     if len(res["dropouts"]) > 1:
         kd, td, pmax = res["dropout_bits"], res["dropout_tau"], max(res["dropouts"])
         out.append(
-            Claim(
+            gated_claim(
+                g,
                 id="tamkin2023.randbits.bit-dropout-restores-digit",
                 figure="exp_randbits",
                 paper=TAMKIN,
@@ -531,8 +538,6 @@ def claims_randbits(res: Results, cfg: Config) -> list[Claim]:
                     "text": "linear InfoNCE, weak-group probe R^2 (resolved), bits zeroed per "
                     "view, same k, tau and p",
                 },
-                gated=gated,
-                gate_reason=reason,
             )
         )
     return out

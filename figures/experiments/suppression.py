@@ -62,13 +62,14 @@ from figures.experiments.common import (
     _reference_lines,
     _steps,
     _sweep,
-    _train_time,
     cpu_scale,
     gains,
+    gated_claim,
+    read_probe,
 )
 from figures.spec import Config, FigureSpec, Results
 from figures.stats import Gate, Interval, gate, paired_interval
-from figures.sweep import RUNS_DIR, RunSpec, load_eval
+from figures.sweep import RUNS_DIR, RunSpec
 
 FIGURE = "exp_suppression"
 STEPS = 60  # optimiser steps per run (module docstring: the budget)
@@ -194,13 +195,12 @@ def read_suppression(cfg: Config, base: Baselines) -> Results:
                 acc[t][key], untrained[t][key] = [], []
             for _ in cfg["seeds"]:
                 spec = next(it)
-                rec = load_eval(spec.run_dir(base.root), probe)
-                unt = base.untrained(spec.name, probe)
+                r = read_probe(base, spec, probe, tasks)
                 for t in tasks:
-                    acc[t][key].append(rec["metrics"][t]["accuracy"])
-                    untrained[t][key].append(unt["metrics"][t]["accuracy"])
-                    chance[t] = rec["metrics"][t]["chance"]
-                times.append(_train_time(spec.run_dir(base.root)) + rec["elapsed_s"])
+                    acc[t][key].append(r.accuracy[t])
+                    untrained[t][key].append(r.untrained[t])
+                chance.update(r.chance)
+                times.append(r.seconds)
             px = base.pixel(spec.name)["metrics"]
             for t in tasks:
                 pixels[t][key] = px[t]["accuracy"]
@@ -361,7 +361,8 @@ def claims_suppression(res: Results, cfg: Config) -> list[Claim]:
         lo, hi = _ends(panel)
         g = claim_gate(panel)
         out.append(
-            Claim(
+            gated_claim(
+                g,
                 id=cid,
                 figure=FIGURE,
                 paper=CHEN,
@@ -370,8 +371,6 @@ def claims_suppression(res: Results, cfg: Config) -> list[Claim]:
                 f"{panel['values'][hi]:g} minus at {panel['values'][lo]:g}",
                 measured=gain_change(panel),
                 predicted_sign=-1,
-                gated=not g.open,
-                gate_reason="" if g.open else g.reason,
             )
         )
     return out

@@ -14,7 +14,7 @@ import pytest
 
 from figures import claims
 from figures.calibration import half_max_p
-from figures.experiments import oracle
+from figures.experiments import common, oracle
 from figures.inspect import errorbar_y as _errorbar_y
 from figures.inspect import gate_texts as _gate_texts
 from figures.inspect import line_y as _line
@@ -179,7 +179,7 @@ def test_suppression_p_half_and_flatness_exact() -> None:
     assert not g["flat"] and g["moves"]["shape"][2] == pytest.approx(
         0.6 - np.interp(144, STEPS, np.linspace(0.3, 0.6, 12))
     )
-    assert oracle.last_quarter_move([0, 100], [0.0, 1.0]) == pytest.approx(0.25)
+    assert common.last_quarter_move([0, 100], [0.0, 1.0]) == pytest.approx(0.25)
 
 
 def test_gate_per_suite_and_per_task() -> None:
@@ -219,13 +219,13 @@ def test_read_knn_curve(tmp_path: Path) -> None:
         {"type": "epoch", "global_step": 32, "knn": {"shape": 0.45, "background": 0.55}},
     ]
     (tmp_path / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\n")
-    steps, knn = oracle.read_knn_curve(tmp_path)
+    steps, knn = common.read_knn_curve(tmp_path)
     assert steps == [16, 32] and knn == {"shape": [0.4, 0.45], "background": [0.5, 0.55]}
     with pytest.raises(FileNotFoundError, match=r"missing.*metrics\.jsonl|metrics\.jsonl"):
-        oracle.read_knn_curve(tmp_path / "missing")
+        common.read_knn_curve(tmp_path / "missing")
     (tmp_path / "metrics.jsonl").write_text(json.dumps(recs[0]) + "\n")
     with pytest.raises(ValueError, match="no epoch records with a knn"):
-        oracle.read_knn_curve(tmp_path)
+        common.read_knn_curve(tmp_path)
 
 
 class _FakeBaselines:
