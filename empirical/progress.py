@@ -117,21 +117,27 @@ def job_eta(
     Each kind's remaining work is its ``left`` count times the mean busy seconds of its ``done``
     runs (``busy``: summed worker seconds of the finished runs of that kind); the work is done at
     the job's speed so far, summed busy seconds per elapsed second (about the number of parallel
-    workers). 0 when nothing is left; None when it cannot be estimated yet (a kind with runs left
-    has none finished, or no busy time has been measured).
+    workers). A kind other than ``train`` none of whose runs has finished yet (the untrained
+    twins, evaluated after the trained runs) is estimated at the mean of the dearest finished
+    kind, an upper bound. 0 when nothing is left; None when it cannot be estimated yet (no
+    training run has finished while some are left, or no busy time has been measured).
     """
     if sum(left.values()) == 0:
         return 0.0
     total_busy = sum(busy.values())
     if elapsed_s <= 0.0 or total_busy <= 0.0:
         return None
+    means = {k: busy.get(k, 0.0) / n for k, n in done.items() if n > 0}
     work = 0.0
     for kind, n in left.items():
         if n <= 0:
             continue
         if done.get(kind, 0) == 0:
-            return None
-        work += n * busy.get(kind, 0.0) / done[kind]
+            if kind == "train" or not means:
+                return None
+            work += n * max(means.values())  # bounded by the dearest finished kind
+            continue
+        work += n * means[kind]
     return work / (total_busy / elapsed_s)
 
 

@@ -537,4 +537,5 @@ EXP_FOSTER = FigureSpec(
     plot_foster,
     foster_config,
     claims_foster,
+    specs=foster_specs,
 )

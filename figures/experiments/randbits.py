@@ -550,4 +550,5 @@ EXP_RANDBITS = FigureSpec(
     plot_randbits,
     randbits_config,
     claims_randbits,
+    specs=randbits_specs,
 )

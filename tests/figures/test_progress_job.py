@@ -60,8 +60,11 @@ def test_job_eta_weights_each_kind_by_its_own_mean_time() -> None:
     busy, done = {"train": 40.0, "other": 4.0}, {"train": 2, "other": 4}
     assert job_eta(22.0, busy, done, {"train": 3, "other": 2}) == pytest.approx(31.0)
     assert job_eta(22.0, busy, done, {"train": 0, "other": 0}) == 0.0
-    # runs of a kind none of which has finished: no estimate yet
+    # training runs left and none finished: no estimate yet
     assert job_eta(22.0, busy, {"train": 0, "other": 4}, {"train": 1, "other": 0}) is None
+    # evaluated-only runs left and none finished: at the dearest finished kind's mean (20 s)
+    only_trained = {"train": 2, "other": 0}
+    assert job_eta(22.0, busy, only_trained, {"train": 1, "other": 2}) == pytest.approx(30.0)
     assert job_eta(0.0, busy, done, {"train": 1, "other": 0}) is None
 
 
@@ -74,8 +77,9 @@ def test_job_counts_every_stage_up_front_and_corrects_it_when_a_sweep_starts() -
     job.finished("run-a0: trained", trained=True, busy_s=10.0)
     line = out.getvalue().splitlines()[-1]
     assert line.startswith("[a] runs 1/5 (trained 1/3), 0:00:10 elapsed, 6.0 runs/min")
-    # 1 run left to train in a (10 s), 1 in b; b's 2 others cannot be estimated yet
-    assert line.endswith("eta ?: run-a0: trained")
+    # 1 run left to train in a (10 s), 1 in b; b's 2 others at the trained runs' 10 s (an
+    # upper bound): 40 s of work at 1 worker-second per second
+    assert line.endswith("eta 0:00:40: run-a0: trained")
     job.begin("b")  # a ended after 1 of its 2 planned runs: its total is what it ran
     assert (job.total, job.total_train) == (4, 2)
     job.sweep(4, 1)  # b's sweep has 4 runs, not the 3 counted up front
