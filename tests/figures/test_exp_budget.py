@@ -24,27 +24,6 @@ matplotlib.use("Agg")
 
 TASKS = ["shape", "background"]
 DIAG = Path(__file__).resolve().parents[1] / "empirical" / "diagnostics"
-# a tiny viewmaker run on that folder's tiny overlay suite (as tests/empirical/diagnostics)
-TINY = [
-    "data.suite=diag_tiny:tiny_overlay",
-    "data.options.n=128",
-    "data.knn_bank=0",
-    "data.knn_test=0",
-    "model.encoder=convnet",
-    "model.width=4",
-    "model.head_hidden=16",
-    "model.out_dim=8",
-    "views.name=viewmaker",
-    "views.vm_width=2",
-    "views.vm_blocks=1",
-    "views.eps=0.1",
-    "optim.batch_size=32",
-    "optim.optimizer=adam",
-    "optim.lr=0.003",
-    "optim.epochs=1",
-    "run.device=cpu",
-    "run.knn_every=0",
-]
 
 
 def _gallery(n_classes: int) -> dict[str, Any]:
@@ -189,8 +168,10 @@ def tiny_viewmaker_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     if str(DIAG) not in sys.path:  # the diagnostics tests' tiny overlay suite
         sys.path.insert(0, str(DIAG))
+    from diag_tiny import TINY_RUN
+
     out = tmp_path_factory.mktemp("vm")
-    assert train(apply_overrides(Config(), TINY), out)["status"] == "completed"
+    assert train(apply_overrides(Config(), TINY_RUN), out)["status"] == "completed"
     return out
 
 

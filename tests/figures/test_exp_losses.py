@@ -232,7 +232,9 @@ def test_summary_tables_label_rows_by_loss_depth_and_task() -> None:
 
 
 @pytest.mark.slow
-def test_losses_micro_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_losses_micro_end_to_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, micro_overrides: list[str]
+) -> None:
     """Two tiny runs (NT-Xent and SWD at depth 0, 2 steps) share one untrained twin and one
     raw-pixel probe; sweep, evaluation, results and plot."""
     import json
@@ -245,15 +247,7 @@ def test_losses_micro_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         losses={n: {**cfg["losses"][n], "depths": [0]} for n in ("ntxent", "swd-normal")},
         seeds=[0],
         runs_root=str(tmp_path / "runs"),
-        overrides=[
-            "data.train_size=64",
-            "optim.epochs=1",
-            "optim.max_steps=2",
-            "optim.batch_size=32",
-            "model.width=8",
-            "run.knn_every=0",
-            "run.threads=1",
-        ],
+        overrides=micro_overrides,
         probe={"n_train": 64, "n_test": 64, "max_iter": 20, "layer": "pooled"},
     )
     kw = {"out_dir": tmp_path / "out", "results_dir": tmp_path / "res", "config": cfg}

@@ -192,19 +192,8 @@ def test_claims_multitask_per_suite() -> None:
     assert verdicts["tamkin2023.views.shapes.viewmaker-beats-expert"] == claims.NOT_A_RESULT
 
 
-class _FakeBaselines:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def untrained(self, name: str, evaluation: Any) -> dict[str, Any]:
-        return {"metrics": {t: {"accuracy": 0.5} for t in ("shape", "background")}}
-
-    def pixel(self, name: str) -> dict[str, Any]:
-        return {"metrics": {t: {"accuracy": 0.4} for t in ("shape", "background")}}
-
-
 def test_compute_multitask_reads_trained_and_reused_runs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_baselines: Any
 ) -> None:
     """compute's wiring on fake run dirs: each view type's probe records (expert and oracle from
     the oracle figure's run dirs), the dropout-rate record, the kNN curves and the calibrated
@@ -230,7 +219,7 @@ def test_compute_multitask_reads_trained_and_reused_runs(
             (rd / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in knn) + "\n")
             (rd / "acc.json").write_text(json.dumps(0.6 + 0.1 * k + 0.01 * spec.seed))
     assert specs["oracle"][0].run_dir(tmp_path).parent.name == "exp_oracle_dropout"
-    monkeypatch.setattr(multitask, "_sweep", lambda c, s, e: _FakeBaselines(tmp_path))
+    monkeypatch.setattr(multitask, "_sweep", lambda c, s, e: fake_baselines(tmp_path))
 
     def fake_eval(run_dir: Path, evaluation: Any) -> dict[str, Any]:
         if evaluation.kind == "dropout-rate":

@@ -228,19 +228,8 @@ def test_read_knn_curve(tmp_path: Path) -> None:
         common.read_knn_curve(tmp_path)
 
 
-class _FakeBaselines:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def untrained(self, name: str, evaluation: Any) -> dict[str, Any]:
-        return {"metrics": {t: {"accuracy": 0.5} for t in ("shape", "background")}}
-
-    def pixel(self, name: str) -> dict[str, Any]:
-        return {"metrics": {t: {"accuracy": 0.4} for t in ("shape", "background")}}
-
-
 def test_compute_oracle_reads_runs_curves_and_the_theory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_baselines: Any
 ) -> None:
     """compute's wiring on fake run dirs: the probe record, twins, pixels, kNN curves and the
     calibrated theory (a stand-in with figures.calibration.oracle_theory's signature) land in
@@ -260,7 +249,7 @@ def test_compute_oracle_reads_runs_curves_and_the_theory(
         ]
         (rd / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
         (rd / "acc.json").write_text(json.dumps({"shape": 0.7 - 0.1 * p + 0.01 * spec.seed}))
-    monkeypatch.setattr(oracle, "_sweep", lambda c, s, e: _FakeBaselines(tmp_path))
+    monkeypatch.setattr(oracle, "_sweep", lambda c, s, e: fake_baselines(tmp_path))
 
     def fake_eval(run_dir: Path, evaluation: Any) -> dict[str, Any]:
         shape = json.loads((run_dir / "acc.json").read_text())["shape"]

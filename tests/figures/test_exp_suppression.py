@@ -192,7 +192,9 @@ def test_summary_tables_label_rows_by_suite_task_and_value() -> None:
 
 
 @pytest.mark.slow
-def test_suppression_micro_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_suppression_micro_end_to_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, micro_overrides: list[str]
+) -> None:
     """DigitOnImage at two pool sizes (2 steps each): one untrained twin and one raw-pixel probe
     per pool size (the data differ); sweep, evaluation, results and plot."""
     import json
@@ -205,15 +207,7 @@ def test_suppression_micro_end_to_end(tmp_path: Path, monkeypatch: pytest.Monkey
     cfg.update(
         seeds=[0],
         runs_root=str(tmp_path / "runs"),
-        overrides=[
-            "data.train_size=64",
-            "optim.epochs=1",
-            "optim.max_steps=2",
-            "optim.batch_size=32",
-            "model.width=8",
-            "run.knn_every=0",
-            "run.threads=1",
-        ],
+        overrides=micro_overrides,
         probe={"n_train": 64, "n_test": 64, "max_iter": 20, "layer": "pooled"},
     )
     kw = {"out_dir": tmp_path / "out", "results_dir": tmp_path / "res", "config": cfg}

@@ -10,6 +10,28 @@ from empirical.data.base import Batch, TaskSpec
 
 SIZE = 16
 
+# overrides of a tiny viewmaker run on this suite (the diagnostics and figure tests train it)
+TINY_RUN = [
+    "data.suite=diag_tiny:tiny_overlay",
+    "data.options.n=128",
+    "data.knn_bank=0",
+    "data.knn_test=0",
+    "model.encoder=convnet",
+    "model.width=4",
+    "model.head_hidden=16",
+    "model.out_dim=8",
+    "views.name=viewmaker",
+    "views.vm_width=2",
+    "views.vm_blocks=1",
+    "views.eps=0.1",
+    "optim.batch_size=32",
+    "optim.optimizer=adam",
+    "optim.lr=0.003",
+    "optim.epochs=1",
+    "run.device=cpu",
+    "run.knn_every=0",
+]
+
 
 class TinyOverlaySuite:
     """Overlay suite of ``n`` 3 x 16 x 16 images: background class = one of 4 fixed random

@@ -17,29 +17,10 @@ from empirical.diagnostics.png import grid_size
 from empirical.runs import load_run
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from diag_tiny import TINY_RUN
 from test_checkpoint_files import flip_bytes
 
 HERE = Path(__file__).resolve().parent
-TINY = [
-    "data.suite=diag_tiny:tiny_overlay",
-    "data.options.n=128",
-    "data.knn_bank=0",
-    "data.knn_test=0",
-    "model.encoder=convnet",
-    "model.width=4",
-    "model.head_hidden=16",
-    "model.out_dim=8",
-    "views.name=viewmaker",
-    "views.vm_width=2",
-    "views.vm_blocks=1",
-    "views.eps=0.1",
-    "optim.batch_size=32",
-    "optim.optimizer=adam",
-    "optim.lr=0.003",
-    "optim.epochs=1",
-    "run.device=cpu",
-    "run.knn_every=0",
-]
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +28,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from empirical.train import train
 
     out = tmp_path_factory.mktemp("run")
-    summary = train(apply_overrides(Config(), TINY), out)
+    summary = train(apply_overrides(Config(), TINY_RUN), out)
     assert summary["status"] == "completed"
     return out
 

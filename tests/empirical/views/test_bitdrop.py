@@ -3,7 +3,7 @@ p = 0 the identity on the bits, determinism from the seed, and the config path."
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -46,17 +46,14 @@ def dropped(v: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("p", [0.25, 0.5, 0.75])
-def test_drop_rate_is_p_per_view_and_views_are_independent(p: float) -> None:
+def test_drop_rate_is_p_per_view_and_views_are_independent(
+    p: float, check_independent_drops: Callable[[torch.Tensor, torch.Tensor, float], None]
+) -> None:
     """Each view drops with probability p; the two views independently (P(both) = p^2). The
     tolerance is 5 binomial standard errors of the n examples."""
     n = 20_000
     pair = BitDropoutViews(p)(bits_batch(n), gen(1))
-    d1, d2 = dropped(pair.v1), dropped(pair.v2)
-    sd = math.sqrt(p * (1 - p) / n)
-    assert abs(float(d1.float().mean()) - p) < 5 * sd
-    assert abs(float(d2.float().mean()) - p) < 5 * sd
-    sd_joint = math.sqrt(p * p * (1 - p * p) / n)
-    assert abs(float((d1 & d2).float().mean()) - p * p) < 5 * sd_joint
+    check_independent_drops(dropped(pair.v1), dropped(pair.v2), p)
 
 
 def test_a_view_drops_the_whole_group_or_keeps_it_exactly() -> None:
