@@ -61,18 +61,24 @@ RISE_TOL = 0.01  # a curve rising by less than this (normalised strength) has no
 GROUPS = ("overlay", "background")
 
 
-def half_max_p(ps: Sequence[float], values: Sequence[float]) -> float:
+def half_max_p(ps: Sequence[float], values: Sequence[float], min_rise: float = 0.0) -> float:
     """The smallest p at which ``values`` first reaches half-way from ``values[0]`` to its maximum.
 
     ``values[i]`` is the curve at ``ps[i]`` (``ps`` strictly increasing). The half level is
     ``values[0] + (max(values) - values[0]) / 2``; the crossing is interpolated linearly between
-    the last point below it and the first point at or above it. A curve that never rises above
-    its first value (maximum equal to ``values[0]``) has no half point: the result is NaN.
+    the last point below it and the first point at or above it. A curve whose rise
+    ``max(values) - values[0]`` does not exceed ``min_rise`` has no half point: the result is
+    NaN. With the default ``min_rise = 0`` that is a curve that never rises above its first
+    value; a measured curve passes its noise level (e.g. a 95% half-width over seeds) so that a
+    rise within noise gets no half point.
 
     Raises:
         ValueError: naming ``ps`` or ``values`` when they differ in length, have fewer than two
-            points, are not finite, or ``ps`` is not strictly increasing.
+            points, are not finite, or ``ps`` is not strictly increasing; naming ``min_rise``
+            when it is negative or not finite.
     """
+    if not (math.isfinite(min_rise) and min_rise >= 0.0):
+        raise ValueError(f"min_rise must be a finite number >= 0, got {min_rise!r}")
     p = np.asarray(ps, dtype=float)
     v = np.asarray(values, dtype=float)
     if p.ndim != 1 or v.ndim != 1 or p.shape != v.shape:
@@ -86,7 +92,7 @@ def half_max_p(ps: Sequence[float], values: Sequence[float]) -> float:
     if not np.all(np.diff(p) > 0):
         raise ValueError(f"ps must be strictly increasing, got {p.tolist()}")
     top = float(v.max())
-    if not top > v[0]:
+    if not top - float(v[0]) > min_rise:
         return math.nan
     half = float(v[0]) + (top - float(v[0])) / 2.0
     i = int(np.argmax(v >= half))  # first index at or above the half level; i >= 1

@@ -11,7 +11,10 @@ leading axes of the quantities (matched by length, in order; else by position). 
 the mean, sample sd and 95% t-interval over seeds (:func:`figures.stats.mean_interval`). A
 quantity with an untrained counterpart (``accuracy`` beside ``untrained``, ``X`` beside
 ``untrained_X``) also gets its gain over the untrained encoder, seeds paired
-(:func:`figures.stats.paired_interval`). A figure without seeds (a theory figure) gets no table.
+(:func:`figures.stats.paired_interval`). A figure whose results carry no seeds (a theory figure:
+no training runs) gets no table, and its sentence says so; one whose results carry seeds but no
+quantity with one value per seed on its last axis (e.g. only seed-first learning curves) gets no
+table either, and its sentence says that instead (it is not a theory figure).
 
 The sentence of a figure names its largest gain over the untrained encoder and what its claims'
 verdicts are, each claim linked by its id to ``claims.md``.
@@ -209,9 +212,28 @@ def _claims_clause(claims: Sequence[Mapping[str, Any]]) -> str:
     return f"of its {len(claims)} claim(s), " + ", ".join(parts)
 
 
-def figure_sentence(name: str, tables: Sequence[Table], claims: Sequence[Mapping[str, Any]]) -> str:
+def n_seeds(results: Mapping[str, Any]) -> int:
+    """How many seeds the figure's runs are over: ``len(results["seeds"])``; 0 when the results
+    carry no seeds (a theory figure, which trains nothing)."""
+    seeds = results.get("seeds")
+    return len(seeds) if isinstance(seeds, list) else 0
+
+
+def _no_table_head(name: str, seeds: int) -> str:
+    if seeds == 0:
+        return f"`{name}` has no runs over seeds (a theory figure)"
+    return (
+        f"`{name}` has runs over {seeds} seed(s), but no quantity in its results has one value "
+        "per seed on its last axis, so it has no table"
+    )
+
+
+def figure_sentence(
+    name: str, tables: Sequence[Table], claims: Sequence[Mapping[str, Any]], seeds: int = 0
+) -> str:
     """One sentence about figure ``name`` from its numbers: its largest mean gain over the
-    untrained encoder (with its interval) and its claims' verdicts."""
+    untrained encoder (with its interval) and its claims' verdicts. ``seeds``: how many seeds
+    its results carry (:func:`n_seeds`; 0: a theory figure), said when it has no table."""
     gain_rows = [
         (t.title.split(": ", 1)[1], r)
         for t in tables
@@ -220,7 +242,7 @@ def figure_sentence(name: str, tables: Sequence[Table], claims: Sequence[Mapping
         if math.isfinite(r.interval.mean)
     ]
     if not tables:
-        head = f"`{name}` has no runs over seeds (a theory figure)"
+        head = _no_table_head(name, seeds)
     elif gain_rows:
         what, best = max(gain_rows, key=lambda x: x[1].interval.mean)
         iv = best.interval
@@ -243,7 +265,7 @@ def figure_section(
 ) -> str:
     """The summary's section of one figure: heading, sentence, tables."""
     tables = figure_tables(results)
-    lines = [f"## {name}", "", figure_sentence(name, tables, claims), ""]
+    lines = [f"## {name}", "", figure_sentence(name, tables, claims, n_seeds(results)), ""]
     if note:
         lines += [f"_{note}_", ""]
     for t in tables:

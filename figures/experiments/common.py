@@ -272,19 +272,28 @@ def _reference_lines(
         ax.plot(x, px, color=color, gid=f"pixels:{name}", alpha=alpha, **style.PIXELS)
 
 
-def _baseline_handles() -> list[Any]:
+# the dotted baseline of most figures: a linear probe on the raw pixels
+DEFAULT_PIXELS_LABEL = "raw-pixel probe"
+
+
+def _baseline_handles(pixels_label: str = DEFAULT_PIXELS_LABEL) -> list[Any]:
+    """Legend handles of the two baselines: the untrained encoder (dashed) and the raw-pixel
+    baseline (dotted), labelled ``pixels_label`` (a probe unless a figure says otherwise)."""
     from matplotlib.lines import Line2D
 
     return [
         Line2D([], [], color=style.NEUTRAL, label="untrained encoder", **style.UNTRAINED),
-        Line2D([], [], color=style.NEUTRAL, label="raw-pixel probe", **style.PIXELS),
+        Line2D([], [], color=style.NEUTRAL, label=pixels_label, **style.PIXELS),
     ]
 
 
-def _legend(ax: Any, ncol: int = 2, baselines_too: bool = True) -> None:
+def _legend(
+    ax: Any, ncol: int = 2, baselines_too: bool = True, pixels_label: str = DEFAULT_PIXELS_LABEL
+) -> None:
+    """The axes' legend under it, with the baselines' handles when ``baselines_too``."""
     handles, labels = ax.get_legend_handles_labels()
     if baselines_too:
-        extra = _baseline_handles()
+        extra = _baseline_handles(pixels_label)
         handles, labels = handles + extra, labels + [h.get_label() for h in extra]
     style.legend_below(ax, ncol, handles=handles, labels=labels)
 

@@ -15,12 +15,19 @@ are the oracle figure's p = 0 runs with the expert base views) and the oracle ru
 ``figures.experiments.oracle.oracle_specs``'s at the p of :func:`dynamics_config`; an oracle
 condition whose runs are the expert runs (p = 0) is shown once, as ``expert``.
 
-Gate: a condition's task *learns* when its kNN accuracy at the budget beats its first recorded
-point (the figure has no untrained twin of a learning curve) by the rule of
-``figures.stats.gate`` (seeds paired). Claim: dropping the overlay from every view (oracle
-p = 1) raises the background's kNN accuracy over pretraining against the expert views, as the
-mean over the recorded steps of the per-seed difference; the theory's value is the same mean of
-the background's normalised strength.
+Gate (issue 10): a condition's task *learns* when its run at the budget beats the same encoder
+untrained, its seeded-initialisation twin of the same seed (``figures.baselines``: the twin the
+oracle figure's sweep writes and evaluates for these runs), by the rule of
+``figures.stats.gate`` (seeds paired). The value compared is the kNN accuracy where the twin
+records one (a ``metrics.jsonl`` with kNN entries); the twins written by
+``figures.baselines.write_untrained`` are never trained, so they record no kNN, and the value is
+then the linear probe accuracy of the oracle figure's probe evaluation (``fig-probe``), the
+trained run's at the budget against the twin's. A kNN curve that rises from its first record
+but does not beat the untrained twin does not open the gate.
+
+Claim: dropping the overlay from every view (oracle p = 1) raises the background's kNN accuracy
+over pretraining against the expert views, as the mean over the recorded steps of the per-seed
+difference; the theory's value is the same mean of the background's normalised strength.
 """
 
 from __future__ import annotations
@@ -30,20 +37,21 @@ from typing import Any
 
 import numpy as np
 
-from figures import style
+from figures import baselines, style
 from figures.claims import Claim
 from figures.experiments.common import (
     TAMKIN,
     _gate_text,
     _legend,
     _mean_sd,
+    _probe,
     _slug,
     gated_claim,
     read_knn_curve,
 )
 from figures.spec import Config, FigureSpec, Results
 from figures.stats import Gate, Interval, gate, paired_interval
-from figures.sweep import RUNS_DIR, RunSpec
+from figures.sweep import RUNS_DIR, Evaluation, RunSpec, load_eval
 
 FIGURE = "exp_dynamics"
 EXPERT = "expert"
@@ -111,6 +119,71 @@ def dynamics_specs(cfg: Config) -> list[RunSpec]:
     return [s for conds in dynamics_runs(cfg).values() for _, runs in conds.values() for s in runs]
 
 
+def dynamics_twins() -> tuple[dict[str, RunSpec], Evaluation]:
+    """Trained run name -> its untrained twin, as the oracle figure's sweep writes them
+    (:func:`figures.baselines.untrained_twins` over every oracle run, evaluated with its probe),
+    and that probe. Every run the figure reads is an oracle run (the expert runs are its p = 0
+    runs), so each has a twin there."""
+    from figures.experiments.oracle import oracle_config, oracle_specs
+
+    ocfg = oracle_config()
+    probe = _probe(ocfg)
+    return baselines.untrained_twins(oracle_specs(ocfg), (probe,)), probe
+
+
+def _twin_knn(twin_dir: Path, tasks: list[str]) -> dict[str, float] | None:
+    """The untrained twin's kNN per task (its first record), if it records one: None when it
+    has no ``metrics.jsonl`` (a twin of ``figures.baselines.write_untrained`` never trains)."""
+    if not (twin_dir / "metrics.jsonl").exists():
+        return None
+    _, k = read_knn_curve(twin_dir)
+    missing = [t for t in tasks if t not in k]
+    if missing:
+        raise ValueError(f"{twin_dir}/metrics.jsonl has no kNN of task(s) {missing}")
+    return {t: k[t][0] for t in tasks}
+
+
+def _baseline(
+    runs: list[RunSpec],
+    curves: dict[str, Any],
+    root: Path,
+    tasks: list[str],
+    twins: dict[str, RunSpec],
+    probe: Evaluation,
+) -> dict[str, Any]:
+    """What the gate compares, per task and seed: ``{"measure": "knn" | "probe",
+    "accuracy": {task: [per seed]}, "untrained": {task: [per seed]}}``: the run at the budget
+    (its last kNN, or its probe) and its untrained twin of the same seed (its kNN where every
+    twin records one, else its probe record).
+
+    Raises:
+        KeyError: a run without an untrained twin.
+        FileNotFoundError: a missing probe record (naming the file).
+    """
+    twin_knn = [_twin_knn(twins[spec.name].run_dir(root), tasks) for spec in runs]
+    acc: dict[str, list[float]] = {t: [] for t in tasks}
+    unt: dict[str, list[float]] = {t: [] for t in tasks}
+    use_knn = all(k is not None for k in twin_knn)
+    for j, (spec, tk) in enumerate(zip(runs, twin_knn, strict=True)):
+        if use_knn and tk is not None:
+            for t in tasks:
+                acc[t].append(curves["knn"][t][j][-1])
+                unt[t].append(tk[t])
+            continue
+        try:
+            rec = load_eval(spec.run_dir(root), probe)["metrics"]
+            u = load_eval(twins[spec.name].run_dir(root), probe)["metrics"]
+        except FileNotFoundError as e:
+            raise FileNotFoundError(
+                f"{FIGURE} gates on the probe records of {spec.figure}'s runs and their "
+                f"untrained twins: {e} (run python -m figures {spec.figure} first)"
+            ) from e
+        for t in tasks:
+            acc[t].append(float(rec[t]["accuracy"]))
+            unt[t].append(float(u[t]["accuracy"]))
+    return {"measure": "knn" if use_knn else "probe", "accuracy": acc, "untrained": unt}
+
+
 def _theory_call(suite: str, ps: list[float], steps: int, batch_size: int, seed: int) -> Any:
     from figures.calibration import oracle_theory
 
@@ -148,18 +221,21 @@ def compute_dynamics(cfg: Config) -> Results:
     runs = dynamics_runs(cfg)
     steps = _override(ocfg, "optim.max_steps")
     batch = _override(ocfg, "optim.batch_size")
+    twins, probe = dynamics_twins()
     suites: dict[str, Any] = {}
     for suite, conds in runs.items():  # read every run before the (slower) theory
         sc = ocfg["suites"][suite]
         tasks = list(sc["tasks"])
-        suites[suite] = {
-            "suite": sc["suite"],
-            "tasks": tasks,
-            "conditions": {
-                label: {"p": p, "runs": [s.name for s in specs], **_curves(specs, root, tasks)}
-                for label, (p, specs) in conds.items()
-            },
-        }
+        conditions: dict[str, Any] = {}
+        for label, (p, specs) in conds.items():
+            curves = _curves(specs, root, tasks)
+            conditions[label] = {
+                "p": p,
+                "runs": [s.name for s in specs],
+                **curves,
+                "baseline": _baseline(specs, curves, root, tasks, twins, probe),
+            }
+        suites[suite] = {"suite": sc["suite"], "tasks": tasks, "conditions": conditions}
     for r in suites.values():
         ps = sorted({c["p"] for c in r["conditions"].values()})
         r["theory"] = _theory_call(r["suite"], ps, steps, batch, int(cfg["theory"]["seed"]))
@@ -179,18 +255,33 @@ def theory_curve(res: Results, suite: str, label: str, group: str) -> tuple[list
     return list(th["curves"]["steps"]), list(th["curves"][group][k])
 
 
-def suite_gate(res: Results, suite: str) -> Gate:
-    """Per condition and task: kNN at the budget minus at the first record, seeds paired."""
+def suite_gains(res: Results, suite: str) -> dict[str, Interval]:
+    """``"LABEL TASK"`` -> the gain of the condition's task over the untrained encoder: its run
+    at the budget minus its untrained twin of the same seed (``baseline``: kNN or probe, see
+    :func:`_baseline`), seeds paired."""
     r = res["suites"][suite]
-    return gate(
-        {
-            f"{label} {task}": paired_interval(
-                [seed[-1] for seed in c["knn"][task]], [seed[0] for seed in c["knn"][task]]
-            )
-            for label, c in r["conditions"].items()
-            for task in r["tasks"]
-        }
-    )
+    return {
+        f"{label} {task}": paired_interval(
+            c["baseline"]["accuracy"][task], c["baseline"]["untrained"][task]
+        )
+        for label, c in r["conditions"].items()
+        for task in r["tasks"]
+    }
+
+
+def suite_gate(res: Results, suite: str) -> Gate:
+    """The gate over :func:`suite_gains` (``figures.stats.gate``): open when some condition's
+    task beats its untrained twin."""
+    return gate(suite_gains(res, suite))
+
+
+def gate_measure(res: Results) -> str:
+    """What the gate compares with the untrained twin, in words (from the results)."""
+    kinds = {
+        c["baseline"]["measure"] for r in res["suites"].values() for c in r["conditions"].values()
+    }
+    words = {"knn": "kNN accuracy", "probe": "probe accuracy"}
+    return " / ".join(words.get(k, k) for k in sorted(kinds)) or "accuracy"
 
 
 def _without_overlay(res: Results, suite: str) -> str | None:
@@ -299,7 +390,8 @@ def plot_dynamics(res: Results, cfg: Config) -> Any:
     fig.suptitle(
         "Learning dynamics: the calibrated theory's per-group curves beside the measured kNN "
         f"accuracy\n(deep: mean $\\pm$ sd over {len(res['seeds'])} seeds, "
-        f"{res['steps']} steps; gate: a task's kNN at the budget beats its first record)",
+        f"{res['steps']} steps; gate: a task's {gate_measure(res)} at the budget beats the "
+        "untrained encoder of the same seed)",
         fontsize=9,
     )
     return fig

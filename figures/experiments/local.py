@@ -3,12 +3,16 @@ learns local features on multi-object inputs. K-means maps of the per-location f
 encoder stage, beside K-means on the raw pixels, and the adjusted Rand index (ARI) of the maps
 against the known object masks, per stage, for the trained encoder and its untrained twin.
 
-The suite: overlay-shapes-on-fashion (a semi-transparent shape over a Fashion-MNIST item, two
-objects per image), scored against its overlay mask (shape vs the rest). It is chosen because
-its encoders are trained anyway (the p = 0 runs of ``exp_oracle_dropout``, 3 seeds: no training
-here, the figure evaluates those runs and their untrained twins) and because a filled shape
-covers whole cells of the encoder's 16x16 to 4x4 grids, where a digit's thin strokes (the
-digits overlay, MultiDigits) mostly fall between cells; MultiDigits would also need new runs.
+The suite: overlay-shapes-on-fashion (a semi-transparent shape over a Fashion-MNIST item on a
+black background, two objects per image), scored against three truth classes: the shape (its
+overlay mask), the item (the Fashion-MNIST image's pixels above a small intensity,
+``local_features.ITEM_THRESHOLD``, outside the shape) and the black background; K = 3 (with two
+classes, shape vs the rest, K-means with K = 2 splits the item from the black background and
+scores low whatever the encoder learned). It is chosen because its encoders are trained anyway
+(the p = 0 runs of ``exp_oracle_dropout``, 3 seeds: no training here, the figure evaluates those
+runs and their untrained twins) and because a filled shape covers whole cells of the encoder's
+16x16 to 4x4 grids, where a digit's thin strokes (the digits overlay, MultiDigits) mostly fall
+between cells; MultiDigits would also need new runs.
 
 The runs and their twins are evaluated through the one evaluation path (``figures.sweep``,
 diagnostic ``local``: ``empirical.diagnostics.local_features``, ARI over ``num_inputs`` test
@@ -65,7 +69,7 @@ def local_config() -> Config:
             "probe": dict(ocfg["probe"]),
         },
         # the local diagnostic (empirical.diagnostics.DiagnosticOptions): k = 0 -> one cluster per
-        # truth class (2: shape, rest)
+        # truth class (3: black background, shape, Fashion-MNIST item)
         "local": {"num_inputs": 128, "k": 0, "at": "input", "seed": 0},
         "show": {"rows": 3, "seed": 1},  # the maps drawn: first seed's encoders, `rows` images
         "runs_root": str(RUNS_DIR),
@@ -233,41 +237,69 @@ def _tile(ax: Any, image: Any, title: str | None, ylabel: str | None) -> None:
         ax.set_ylabel(ylabel, fontsize=7)
 
 
+TILE_IN = 0.72  # side of one gallery tile, inches
+PANELS_IN = 4.2  # width of the ARI and gain panels, inches
+OVERHEAD_IN = 0.95  # height of the suptitle, the tiles' column titles and the gate footnote
+MIN_HEIGHT_IN = 4.6  # the figure's least height (the two panels, their legend and labels)
+PIXELS_LABEL = "K-means on raw pixels"  # the dotted baseline here: a clustering, not a probe
+
+
+def _draw_gallery(sub: Any, show: Any, stages: list[str], filler: float) -> None:
+    """Rows of tiles in the (sub)figure ``sub``: per image drawn a trained and an untrained row of
+    input, object mask, pixel clustering and each stage's map; square tiles in square cells
+    (rows as tight as columns); ``filler`` (in tile heights) is empty space left under them."""
+    rows = len(show["images"])
+    cols = 3 + len(stages)  # input, truth, pixels, stages
+    grid = sub.add_gridspec(
+        2 * rows + 1, cols, height_ratios=[1.0] * (2 * rows) + [max(filler, 1e-3)]
+    )
+    titles = ["input", "object mask", "K-means pixels", *stages]
+    for i in range(rows):
+        im = show["images"][i]
+        for j, which in enumerate(("trained", "untrained")):
+            r = 2 * i + j
+            tiles = [im["input"], im["truth"], im["pixels"], *(im[which][s] for s in stages)]
+            for c, tile in enumerate(tiles):
+                ax = sub.add_subplot(grid[r, c])
+                _tile(
+                    ax, decode_image(tile), titles[c] if r == 0 else None, which if c == 0 else None
+                )
+
+
 def plot_local(res: Results, cfg: Config) -> Any:
     import matplotlib.pyplot as plt
 
     stages = list(res["stages"])
     show = res["show"]
     rows = len(show["images"])
-    cols = 3 + len(stages)  # input, truth, pixels, stages
-    fig = plt.figure(figsize=(1.0 * cols + 4.2, max(1.05 * 2 * rows, 5.0)), layout="constrained")
-    grid = fig.add_gridspec(2 * rows, cols + 1, width_ratios=[1.0] * cols + [4.2])
-    for i in range(rows):
-        for j, which in enumerate(("trained", "untrained")):
-            r = 2 * i + j
-            im = show["images"][i]
-            tiles = [im["input"], im["truth"], im["pixels"], *(im[which][s] for s in stages)]
-            titles = ["input", "object mask", "K-means pixels", *stages] if r == 0 else None
-            for c, tile in enumerate(tiles):
-                ax = fig.add_subplot(grid[r, c])
-                _tile(
-                    ax, decode_image(tile), titles[c] if titles else None, which if c == 0 else None
-                )
+    cols = 3 + len(stages)
+    # square tile cells, so that rows are as tight as columns: 2 * rows cells of TILE_IN, plus
+    # the suptitle, column titles and gate footnote (OVERHEAD_IN); the panels need at least
+    # MIN_HEIGHT_IN, what the gallery does not fill is left empty under it
+    gallery_h = TILE_IN * 2 * rows
+    height = max(gallery_h + OVERHEAD_IN, MIN_HEIGHT_IN)
+    filler = (height - OVERHEAD_IN - gallery_h) / TILE_IN
+    width = TILE_IN * cols + 0.3 + PANELS_IN
+    fig = plt.figure(figsize=(width, height), layout="constrained")
+    subs: Any = fig.subfigures(1, 2, width_ratios=[width - PANELS_IN, PANELS_IN], wspace=0.0)
+    left, right = subs
+    _draw_gallery(left, show, stages, filler)
+    grid = right.add_gridspec(2, 1)
     g = local_gate(res)
     faded = 1.0 if g.open else style.FADED
     x = np.arange(len(stages))
     color = style.SEQUENCE[0]
-    ax = fig.add_subplot(grid[:rows, cols])
+    ax = right.add_subplot(grid[0])
     _markers(ax, x, res["ari"]["trained"], color, "trained encoder", faded)
     px = [res["ari_pixels"]] * len(stages)
     _reference_lines(ax, x, res["ari"]["untrained"], px, color, "ari")
     ax.set_xticks(x, stages)
     ax.set_ylabel("ARI of the K-means map\nagainst the object mask")
     ax.set_title(f"{res.get('suite') or 'overlay suite'}: {res['scored_images']} test images")
-    _legend(ax)
+    _legend(ax, pixels_label=PIXELS_LABEL)
     if not g.open:
         style.gate_note(ax, _gate_text(g, "stages"))
-    ax = fig.add_subplot(grid[rows:, cols])
+    ax = right.add_subplot(grid[1])
     _draw_gains(ax, x, ari_gains(res), color, "ARI gain", "gain:ari")
     _gain_axes(ax)
     ax.set_ylabel("ARI gain over untrained encoder\n(mean, 95% interval)")

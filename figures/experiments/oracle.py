@@ -6,7 +6,10 @@ with 95% intervals over seeds, the suppression test (the background at p = 0 aga
 overlay-free control p = 1, seeds paired), the kNN learning curve of every run with the
 flatness criterion, and the linear theory calibrated to each suite's data
 (:func:`figures.calibration.oracle_theory`) with the p at which the background reaches half its
-maximum, predicted and measured (:func:`figures.calibration.half_max_p`).
+maximum, predicted and measured (:func:`figures.calibration.half_max_p`). A measured background
+curve has a p_half only where its rise (maximum minus its value at the first p) exceeds the noise
+of the sweep, :func:`measured_rise_tol` (the 95% half-width over seeds of the background's gain
+over the untrained encoder at the curve's maximum); else the figure says "no rise beyond noise".
 
 The letters overlay is not a suite here: at this CPU scale a letter at a random position is at
 chance for every encoder, untrained or trained, and one at a fixed position is read almost
@@ -242,14 +245,35 @@ def predicted_p_half(res: Results, suite: str) -> float:
     return half_max_p(res["ps"], [_theory_value(th, "background", p) for p in res["ps"]])
 
 
+NO_RISE = "no rise beyond noise"
+
+
+def measured_rise_tol(res: Results, suite: str) -> float:
+    """The rise a measured background curve must exceed to have a p_half: the half-width of the
+    95% t-interval over seeds of the background's gain over the untrained encoder (seeds
+    paired, :func:`suite_gains`) at the p where the seed-mean background accuracy is largest,
+    i.e. the seed noise of the curve's top; :data:`~figures.experiments.common.FLAT_MOVE`
+    (0.02, the project's flatness level) when that interval is undefined (fewer than 2
+    seeds). The untrained twin is the same at every p of a seed, so the accuracy curve and the
+    gain curve rise alike."""
+    r = res["suites"][suite]
+    bg = r["tasks"][-1]
+    top = int(np.argmax(np.asarray(r["accuracy"][bg], dtype=float).mean(1)))
+    g = suite_gains(res, suite)[bg][top]
+    return float(g.hi - g.lo) / 2.0 if g.defined else FLAT_MOVE
+
+
 def measured_p_half(res: Results, suite: str) -> tuple[float, list[float]]:
-    """The measured background p_half: of the seed-mean accuracy curve, and of each seed's."""
+    """The measured background p_half: of the seed-mean accuracy curve, and of each seed's; NaN
+    for a curve that does not rise beyond :func:`measured_rise_tol` (the same tolerance for
+    the seed mean and each seed: the noise over seeds)."""
     from figures.calibration import half_max_p
 
     r = res["suites"][suite]
     bg = np.asarray(r["accuracy"][r["tasks"][-1]], dtype=float)  # (ps, seeds)
-    per_seed = [half_max_p(res["ps"], bg[:, j].tolist()) for j in range(bg.shape[1])]
-    return half_max_p(res["ps"], bg.mean(1).tolist()), per_seed
+    tol = measured_rise_tol(res, suite)
+    per_seed = [half_max_p(res["ps"], bg[:, j].tolist(), tol) for j in range(bg.shape[1])]
+    return half_max_p(res["ps"], bg.mean(1).tolist(), tol), per_seed
 
 
 def flatness(res: Results, suite: str) -> dict[str, Any]:
@@ -279,6 +303,7 @@ def oracle_summary(res: Results) -> dict[str, Any]:
             "p_half": {
                 "measured": meas,
                 "measured_per_seed": per_seed,
+                "measured_min_rise": measured_rise_tol(res, suite),
                 "predicted": predicted_p_half(res, suite),
                 "predicted_fine_grid": th.get("p_half"),
             },
@@ -295,12 +320,22 @@ def _fmt_p(p: float) -> str:
     return "none" if not math.isfinite(p) else f"{p:.2f}"
 
 
+def _fmt_measured(p: float) -> str:
+    """A measured p_half, or :data:`NO_RISE` where it is NaN (the curve's rise is within
+    :func:`measured_rise_tol`)."""
+    return NO_RISE if not math.isfinite(p) else f"{p:.2f}"
+
+
 def _p_half_text(res: Results, suite: str) -> str:
     pred = predicted_p_half(res, suite)
     meas, _ = measured_p_half(res, suite)
     diff = abs(meas - pred) if math.isfinite(meas) and math.isfinite(pred) else math.nan
     gap = "" if not math.isfinite(diff) else f", |diff| {diff:.2f}"
-    return f"background $p_{{1/2}}$:\npredicted {_fmt_p(pred)}, measured {_fmt_p(meas)}{gap}"
+    tol = f" (noise {measured_rise_tol(res, suite):.3f})" if not math.isfinite(meas) else ""
+    return (
+        f"background $p_{{1/2}}$:\npredicted {_fmt_p(pred)}, measured {_fmt_measured(meas)}"
+        f"{tol}{gap}"
+    )
 
 
 def _vline(ax: Any, p: float, color: str, gid: str, ls: str) -> None:
@@ -487,8 +522,8 @@ def claims_oracle(res: Results, cfg: Config) -> list[Claim]:
                 claim=f"On {name}, the linear theory calibrated to the data predicts within "
                 f"{AGREE_P:g} the p at which the background's gain reaches half its maximum.",
                 effect=f"{AGREE_P:g} minus |measured - predicted p_half| per seed (measured "
-                f"p_half of the seed mean {_fmt_p(meas)}; seeds "
-                f"{', '.join(_fmt_p(m) for m in per_seed)})",
+                f"p_half of the seed mean: {_fmt_measured(meas)}; seeds: "
+                f"{', '.join(_fmt_measured(m) for m in per_seed)})",
                 measured=mean_interval(agree),
                 predicted_sign=1,
                 theory={
@@ -497,7 +532,11 @@ def claims_oracle(res: Results, cfg: Config) -> list[Claim]:
                     + theory_measure(th)
                     + ", read on the sweep's p)",
                 },
-                notes=("a seed whose background never rises has no p_half (nan): no interval",),
+                notes=(
+                    "a measured background whose rise is within noise (not above "
+                    f"{measured_rise_tol(res, suite):.3f}, the 95% half-width over seeds of its "
+                    f"gain at its maximum) has no p_half ({NO_RISE}): no interval",
+                ),
             ),
         ]
     return out

@@ -39,6 +39,23 @@ def test_half_max_p_is_nan_when_the_curve_never_rises(vs: list[float]) -> None:
     assert math.isnan(calibration.half_max_p([0.0, 0.5, 1.0], vs))
 
 
+def test_half_max_p_needs_a_rise_beyond_min_rise() -> None:
+    ps = [0.0, 0.5, 1.0]
+    small = [0.600, 0.603, 0.605]  # a rise of 0.005: a half point without a tolerance
+    assert calibration.half_max_p(ps, small) == pytest.approx(0.5 * 0.0025 / 0.003)
+    assert math.isnan(calibration.half_max_p(ps, small, min_rise=0.02))
+    assert math.isnan(calibration.half_max_p(ps, [0.5, 0.5, 0.75], min_rise=0.25))  # not > 0.25
+    big = [0.6, 0.65, 0.7]  # a rise of 0.1: the same half point with or without the tolerance
+    assert calibration.half_max_p(ps, big, min_rise=0.02) == calibration.half_max_p(ps, big)
+    assert calibration.half_max_p(ps, big, min_rise=0.02) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("bad", [-0.01, float("nan"), float("inf")])
+def test_half_max_p_rejects_a_bad_min_rise(bad: float) -> None:
+    with pytest.raises(ValueError, match="min_rise must be a finite number >= 0"):
+        calibration.half_max_p([0.0, 1.0], [0.0, 1.0], min_rise=bad)
+
+
 @pytest.mark.parametrize(
     ("ps", "vs", "field"),
     [

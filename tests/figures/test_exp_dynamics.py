@@ -37,9 +37,18 @@ def _theory() -> dict[str, Any]:
     }
 
 
-def _results(rise: float = 0.1, release: float = 0.05) -> dict[str, Any]:
-    """Two seeds; the background rises by ``rise`` over training and lies ``release`` higher
-    at p = 1 than under expert views (seed 1 a little above seed 0)."""
+def _baseline(gain: float) -> dict[str, Any]:
+    """The gate's values: each task's probe at the budget ``gain`` (+0.002 for seed 1) above its
+    untrained twin of the same seed."""
+    unt = {"shape": [0.4, 0.42], "background": [0.5, 0.51]}
+    acc = {t: [u + gain + 0.002 * s for s, u in enumerate(v)] for t, v in unt.items()}
+    return {"measure": "probe", "accuracy": acc, "untrained": unt}
+
+
+def _results(rise: float = 0.1, release: float = 0.05, gain: float = 0.1) -> dict[str, Any]:
+    """Two seeds; the background's kNN rises by ``rise`` over training and lies ``release``
+    higher at p = 1 than under expert views (seed 1 a little above seed 0); every task's probe
+    at the budget lies ``gain`` above its untrained twin."""
 
     def curve(start: float, seed: int) -> list[float]:
         return [start + 0.01 * seed + rise * k / 2 for k in range(3)]
@@ -53,6 +62,7 @@ def _results(rise: float = 0.1, release: float = 0.05) -> dict[str, Any]:
                 "shape": [curve(0.5, s) for s in (0, 1)],
                 "background": [curve(0.6, s) for s in (0, 1)],
             },
+            "baseline": _baseline(gain),
         },
         "oracle p=1": {
             "p": 1.0,
@@ -62,6 +72,7 @@ def _results(rise: float = 0.1, release: float = 0.05) -> dict[str, Any]:
                 "shape": [curve(0.3, s) for s in (0, 1)],
                 "background": [[v + release + 0.002 * s for v in curve(0.6, s)] for s in (0, 1)],
             },
+            "baseline": _baseline(gain),
         },
     }
     suite = {
@@ -100,10 +111,27 @@ def test_plot_draws_every_number_from_the_results() -> None:
 
 
 def test_a_closed_gate_is_said_in_words_and_fades_the_runs() -> None:
-    fig = dynamics.plot_dynamics(_results(rise=0.0), dynamics.dynamics_config())
+    fig = dynamics.plot_dynamics(_results(gain=0.0), dynamics.dynamics_config())
     measured_ax = fig.axes[1]
     assert any(t.get_gid() == "gate" for t in measured_ax.texts)
     assert _lines(fig)["knn:shapes:expert:shape"].get_alpha() == pytest.approx(0.3)
+    assert "beats the untrained encoder of the same seed" in fig._suptitle.get_text()
+    assert "probe accuracy at the budget" in fig._suptitle.get_text()
+
+
+def test_the_gate_compares_with_the_untrained_twin_not_the_first_record() -> None:
+    # every kNN curve rises by 0.1 from its first record, but no run beats its untrained twin
+    res = _results(rise=0.1, gain=0.0)
+    c = res["suites"]["shapes"]["conditions"]["expert"]
+    assert all(seed[-1] > seed[0] + 0.05 for seed in c["knn"]["background"])
+    g = dynamics.suite_gate(res, "shapes")
+    assert not g.open and g.reason == "no task beats the untrained encoder" and g.checked == 4
+    # flat kNN curves, but each run's probe beats its twin by 0.1: the gate is open
+    res = _results(rise=0.0, gain=0.1)
+    g = dynamics.suite_gate(res, "shapes")
+    assert g.open and g.checked == 4 and "expert background" in g.beaten
+    gains = dynamics.suite_gains(res, "shapes")
+    assert gains["oracle p=1 shape"].mean == pytest.approx(0.101)  # (0.1 + 0.102) / 2
 
 
 def test_the_release_claim_follows_its_rule() -> None:
@@ -115,7 +143,7 @@ def test_the_release_claim_follows_its_rule() -> None:
     assert held.theory is not None and held.theory["value"] == pytest.approx(0.2 / 3)
     (against,) = dynamics.claims_dynamics(_results(release=-0.05), cfg)
     assert against.verdict == claims.CONTRADICTED
-    (gated,) = dynamics.claims_dynamics(_results(rise=0.0), cfg)
+    (gated,) = dynamics.claims_dynamics(_results(gain=0.0), cfg)
     assert gated.verdict == claims.NOT_A_RESULT
 
 
@@ -156,11 +184,20 @@ def _write_runs(cfg: dict[str, Any]) -> dict[str, float]:
     return values
 
 
+def _fake_eval(run_dir: Path, evaluation: Any) -> dict[str, Any]:
+    """A probe record: 0.2 for every task of an untrained twin, 0.3 for a trained run."""
+    assert evaluation.name == "fig-probe"
+    acc = 0.2 if run_dir.name.startswith("untrained-") else 0.3
+    tasks = ("shape", "digit", "background")
+    return {"metrics": {t: {"accuracy": acc, "chance": 0.1} for t in tasks}}
+
+
 def test_compute_reads_the_run_dirs_and_calls_the_theory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cfg = _cfg(tmp_path)
     values = _write_runs(cfg)
+    monkeypatch.setattr(dynamics, "load_eval", _fake_eval)
     calls = []
 
     def fake_theory(suite: str, ps: list[float], steps: int, batch: int, seed: int) -> Any:
@@ -177,6 +214,39 @@ def test_compute_reads_the_run_dirs_and_calls_the_theory(
     assert c["knn"]["background"][0] == pytest.approx(
         [values["digits-p0.4-s0"] + s / 1000 for s in STEPS]
     )
+    # the twins record no kNN (never trained): the gate reads the probe, run and twin
+    assert c["baseline"] == {
+        "measure": "probe",
+        "accuracy": {"digit": [0.3], "background": [0.3]},
+        "untrained": {"digit": [0.2], "background": [0.2]},
+    }
+
+
+def test_the_twins_are_the_oracle_figures_and_their_knn_is_used_when_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from figures import baselines
+    from figures.experiments import common, oracle
+
+    ocfg = oracle.oracle_config()
+    twins, probe = dynamics.dynamics_twins()
+    assert probe == common._probe(ocfg)
+    assert twins == baselines.untrained_twins(oracle.oracle_specs(ocfg), (probe,))
+    assert twins["shapes-p1-s0"] == twins["shapes-p0-s0"]  # one twin per suite and seed
+    cfg = _cfg(tmp_path)
+    values = _write_runs(cfg)
+    monkeypatch.setattr(dynamics, "load_eval", _fake_eval)
+    monkeypatch.setattr(dynamics, "_theory_call", lambda *a: {"ps": a[1]})
+    for spec in dynamics.dynamics_specs(cfg):
+        d = twins[spec.name].run_dir(tmp_path)
+        d.mkdir(parents=True, exist_ok=True)
+        knn = {"shape": 0.05, "digit": 0.06, "background": 0.07}
+        rec = {"type": "epoch", "global_step": 0, "knn": knn}
+        (d / "metrics.jsonl").write_text(json.dumps(rec) + "\n")
+    c = dynamics.compute_dynamics(cfg)["suites"]["digits"]["conditions"]["oracle p=0.4"]
+    assert c["baseline"]["measure"] == "knn"
+    assert c["baseline"]["accuracy"]["digit"] == [values["digits-p0.4-s0"]]  # kNN at the budget
+    assert c["baseline"]["untrained"] == {"digit": [0.06], "background": [0.07]}
 
 
 def test_a_missing_run_dir_is_an_error_naming_it(tmp_path: Path) -> None:
@@ -192,4 +262,11 @@ def test_a_missing_learning_curve_is_an_error_naming_it(tmp_path: Path) -> None:
     first = dynamics.dynamics_specs(cfg)[0].run_dir(tmp_path)
     (first / "metrics.jsonl").unlink()
     with pytest.raises(FileNotFoundError, match=rf"{first.name}/metrics\.jsonl"):
+        dynamics.compute_dynamics(cfg)
+
+
+def test_a_missing_probe_record_is_an_error_naming_the_source_figure(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path)
+    _write_runs(cfg)  # learning curves, but no probe records and no twins
+    with pytest.raises(FileNotFoundError, match=r"run python -m figures exp_oracle_dropout first"):
         dynamics.compute_dynamics(cfg)

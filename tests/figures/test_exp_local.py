@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -140,3 +141,28 @@ def test_adjusted_rand_index_of_a_hand_computed_case() -> None:
     b = [0, 0, 1, 1, 2, 2]
     assert adjusted_rand_index(np.array(a), np.array(b)) == pytest.approx((2 - 1.2) / (4.5 - 1.2))
     assert adjusted_rand_index(np.array(a), np.array([5, 5, 5, 7, 7, 7])) == 1.0
+
+
+def test_the_dotted_line_is_labelled_k_means_on_raw_pixels() -> None:
+    fig = local.plot_local(_results(learned=True), local.local_config())
+    ari_ax, _ = _panels(fig)
+    texts = [t.get_text() for t in ari_ax.get_legend().get_texts()]
+    assert texts == ["trained encoder", "untrained encoder", "K-means on raw pixels"]
+
+
+def test_the_gallery_rows_are_as_tight_as_its_columns() -> None:
+    """No empty band between tile rows: every vertical gap between consecutive rows is at most
+    the horizontal gap between tiles plus 0.05 in (3 images, 6 rows of 7 tiles)."""
+    res = _results(learned=True)
+    res["show"]["images"] = res["show"]["images"][:1] * 3
+    fig = local.plot_local(res, local.local_config())
+    fig.canvas.draw()
+    tiles = [ax.get_window_extent() for ax in fig.axes if ax.images]
+    cols = 3 + len(STAGES)
+    rows = [tiles[i : i + cols] for i in range(0, len(tiles), cols)]
+    assert len(rows) == 6
+    inch = fig.dpi
+    hgap = (rows[0][1].x0 - rows[0][0].x1) / inch
+    vgaps = [(a[0].y0 - b[0].y1) / inch for a, b in itertools.pairwise(rows)]
+    assert hgap < 0.2
+    assert max(vgaps) <= hgap + 0.05, (hgap, vgaps)

@@ -282,6 +282,45 @@ def test_compute_oracle_reads_runs_curves_and_the_theory(
     json.dumps(res)  # JSON-ready
 
 
+def _small_rise(res: dict[str, Any], rise: float) -> None:
+    """Shapes' background rises by ``rise`` over p; seeds scatter by 0.01 about the mean."""
+    r = res["suites"]["shapes"]
+    steps = np.linspace(0.0, rise, len(PS))[:, None]
+    r["accuracy"]["background"] = (0.6 + steps + np.array([[0.0, 0.01, -0.01]])).tolist()
+    r["untrained"]["background"] = [[0.55] * 3 for _ in PS]
+
+
+def test_a_measured_rise_within_noise_has_no_p_half() -> None:
+    res = _results()
+    _small_rise(res, 0.005)
+    # gain at the max (p = 1): 0.055 + (0, 0.01, -0.01); 95% half-width t(0.975, 2) sd / sqrt(3)
+    tol = oracle.measured_rise_tol(res, "shapes")
+    assert tol == pytest.approx(4.302653 * 0.01 / math.sqrt(3), rel=1e-5)
+    bg = np.mean(res["suites"]["shapes"]["accuracy"]["background"], 1)
+    assert math.isfinite(half_max_p(PS, bg.tolist()))  # without the tolerance: a p_half
+    meas, per_seed = oracle.measured_p_half(res, "shapes")
+    assert math.isnan(meas) and all(math.isnan(m) for m in per_seed)
+    fig = oracle.plot_oracle(res, oracle.oracle_config())
+    assert f"measured no rise beyond noise (noise {tol:.3f})" in fig.axes[1].get_title()
+    found = {c.id: c for c in oracle.claims_oracle(res, oracle.oracle_config())}
+    agree = found["tamkin2023.oracle.shapes.background-half-max-p-matches-theory"]
+    assert "seed mean: no rise beyond noise; seeds: no rise beyond noise" in agree.effect
+    assert agree.verdict == claims.NOT_SEEN and not agree.measured.defined
+    assert oracle.oracle_summary(res)["shapes"]["p_half"]["measured_min_rise"] == tol
+
+
+def test_a_measured_rise_beyond_noise_keeps_its_p_half() -> None:
+    res = _results()
+    _small_rise(res, 0.1)  # a rise of 0.1, well above the 0.025 half-width
+    r = res["suites"]["shapes"]
+    bg = np.asarray(r["accuracy"]["background"])
+    meas, per_seed = oracle.measured_p_half(res, "shapes")
+    assert meas == half_max_p(PS, bg.mean(1).tolist()) and meas == pytest.approx(0.5)
+    assert per_seed == [half_max_p(PS, bg[:, j].tolist()) for j in range(3)]
+    title = oracle.plot_oracle(res, oracle.oracle_config()).axes[1].get_title()
+    assert "measured 0.50" in title and "no rise beyond noise" not in title
+
+
 def test_a_theory_whose_background_does_not_rise_predicts_no_p_half() -> None:
     res = _results()
     flat = res["suites"]["shapes"]["theory"]

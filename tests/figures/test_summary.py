@@ -89,6 +89,19 @@ def test_sentence_follows_the_numbers_and_links_the_claims() -> None:
     assert "no runs over seeds" in summary.figure_sentence("theory_x", [], [])
 
 
+def test_no_table_sentence_tells_a_theory_figure_from_an_experiment_without_table() -> None:
+    theory = {"ps": [0.0, 0.5, 1.0], "probe": [[0.5, 0.6], [0.7, 0.8], [0.9, 1.0]]}
+    text = summary.figure_section("theory_vs_p", theory, [])
+    assert "`theory_vs_p` has no runs over seeds (a theory figure)" in text
+    # an experiment figure reusing other figures' runs: seeds, but only seed-first curves
+    experiment = {"seeds": [0, 1], "curves": {"knn": [[0.1, 0.2, 0.3], [0.2, 0.3, 0.4]]}}
+    assert summary.figure_tables(experiment) == []
+    text = summary.figure_section("exp_dynamics", experiment, [])
+    assert "theory figure" not in text
+    assert "`exp_dynamics` has runs over 2 seed(s), but no quantity" in text
+    assert summary.n_seeds(experiment) == 2 and summary.n_seeds(theory) == 0
+
+
 def test_write_summarises_cached_figures_and_names_the_rest(tmp_path: Path) -> None:
     results = tmp_path / "figures"
     results.mkdir()
