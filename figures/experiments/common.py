@@ -302,7 +302,8 @@ def _gate_footnote(fig: Any) -> None:
     """The gate's rule under the figure."""
     import textwrap
 
-    fig.supxlabel(textwrap.fill(f"Gate: {GATE_RULE}.", 160), fontsize=7, color=style.NEUTRAL)
+    width = max(60, int(fig.get_figwidth() * 15))  # characters of 7 pt text that fit the figure
+    fig.supxlabel(textwrap.fill(f"Gate: {GATE_RULE}.", width), fontsize=7, color=style.NEUTRAL)
 
 
 def _slug(text: str) -> str:
@@ -342,3 +343,98 @@ def linear_probe_vs_p(theory: Config, ps: Sequence[float]) -> list[list[float]]:
 
 def _theory_defaults() -> Config:
     return {"s_strong": 2.0, "s_weak": 1.0, "sigma": 0.5, "dims": [2, 2], "m": 2}
+
+
+# ---------------------------------------------------------------------------------------------
+# learning curves kept beside a figure (issue 10: a per-task curve at 8 or more points a run)
+
+MIN_CURVE_POINTS = 8  # issue 10: kNN (or a cheap probe) at this many points of every run
+
+
+def override_value(overrides: Sequence[str], key: str) -> int:
+    """The integer value of ``key`` (e.g. ``optim.max_steps``) in ``overrides``, the last one
+    where it is set more than once.
+
+    Raises:
+        ValueError: naming ``key`` when ``overrides`` do not set it.
+    """
+    found = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0] == key]
+    if not found:
+        raise ValueError(f"overrides must set {key}; got {list(overrides)}")
+    return int(found[-1])
+
+
+def knn_points(overrides: Sequence[str]) -> int:
+    """kNN points a run of ``overrides`` records: the monitor runs after every
+    ``run.knn_every``-th whole epoch of ``data.train_size // optim.batch_size`` steps (the
+    training loop drops the last partial batch and records no kNN after a partial epoch cut by
+    ``optim.max_steps``), so ``(max_steps // steps_per_epoch) // knn_every``.
+
+    Raises:
+        ValueError: an override is missing, ``data.train_size`` is 0 (all examples: the epoch
+            length depends on the suite) or smaller than the batch, or ``run.knn_every`` < 1.
+    """
+    size = override_value(overrides, "data.train_size")
+    batch = override_value(overrides, "optim.batch_size")
+    every = override_value(overrides, "run.knn_every")
+    if size < batch:
+        raise ValueError(
+            f"data.train_size must be >= optim.batch_size = {batch} (0, every example, gives "
+            f"an epoch length that depends on the suite); got {size}"
+        )
+    if every < 1:
+        raise ValueError(f"run.knn_every must be >= 1 for a learning curve; got {every}")
+    return (override_value(overrides, "optim.max_steps") // (size // batch)) // every
+
+
+def read_run_curve(
+    run_dir: Path, tasks: Sequence[str], steps: Sequence[int] | None = None
+) -> tuple[list[int], dict[str, list[float]]]:
+    """One run's kNN learning curve (:func:`read_knn_curve`) of ``tasks``, checked: at least two
+    points (the flatness criterion needs them) and, when ``steps`` is given, at those steps.
+
+    Raises:
+        FileNotFoundError: the run's ``metrics.jsonl`` is missing (names it).
+        ValueError: naming ``run_dir``: no kNN record, fewer than 2 points, a task without a
+            curve, or steps other than ``steps``.
+    """
+    got, knn = read_knn_curve(run_dir)
+    if len(got) < 2:
+        raise ValueError(
+            f"{run_dir}: the kNN learning curve has {len(got)} point(s) (steps {got}); the "
+            f"flatness criterion needs >= 2 (the figure asks for {MIN_CURVE_POINTS}: an epoch of "
+            "optim.max_steps / 8 steps or fewer, run.knn_every=1)"
+        )
+    missing = [t for t in tasks if t not in knn]
+    if missing:
+        raise ValueError(f"{run_dir}: no kNN curve of task(s) {missing}; it has {sorted(knn)}")
+    if steps is not None and list(got) != list(steps):
+        raise ValueError(f"{run_dir}: kNN steps {got} differ from the figure's {list(steps)}")
+    return got, {t: knn[t] for t in tasks}
+
+
+def curve_moves(steps: Sequence[float], curves: Any) -> np.ndarray:
+    """Last-quarter move (:func:`last_quarter_move`) of the seed-mean kNN curve of each
+    condition: ``curves`` has shape ``(..., seeds, len(steps))``; the result ``(...)``."""
+    c = np.asarray(curves, dtype=float)
+    mean = c.mean(-2)
+    rows = mean.reshape(-1, mean.shape[-1])
+    return np.array([last_quarter_move(steps, row) for row in rows]).reshape(mean.shape[:-1])
+
+
+def curves_flatness(steps: Sequence[float], curves: Sequence[Any]) -> dict[str, Any]:
+    """The flatness criterion over every condition and task: ``curves`` a list of arrays each
+    ``(..., seeds, len(steps))``; ``max_abs`` the largest |last-quarter move| of a seed-mean
+    curve, ``flat`` whether it is below :data:`FLAT_MOVE`, ``points`` the curve's length."""
+    moves = np.concatenate([np.ravel(curve_moves(steps, c)) for c in curves])
+    worst = float(np.abs(moves).max())
+    return {"max_abs": worst, "flat": bool(worst < FLAT_MOVE), "points": len(steps)}
+
+
+def flatness_text(f: Mapping[str, Any]) -> str:
+    """The flatness verdict of :func:`curves_flatness` in words (figure note and claim note)."""
+    verdict = "flat" if f["flat"] else "not flat"
+    return (
+        f"kNN learning curves ({f['points']} points a run): {verdict}, largest last-quarter "
+        f"move of a seed-mean curve {f['max_abs']:.3f} (flat: < {FLAT_MOVE:g})"
+    )

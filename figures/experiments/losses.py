@@ -33,9 +33,15 @@ sweep worker (8.5 s through the CLI). The full design, 5 losses x 4 depths x 3 s
 (+ 12 twins), costs about 650 CPU s (5.5 minutes on 2 cores) before a single step. The default
 config therefore keeps the depth sweep for NT-Xent only and runs the four generalized variants
 at depths 0 and 2 (12 conditions x 3 seeds = 36 runs, 12 untrained twins, one raw-pixel probe)
-for :data:`STEPS` steps at batch :data:`BATCH` (one epoch of the 4,096-image subset): about 750
-CPU s, 6.3 minutes on 2 cores. Fewer steps were preferred to fewer conditions because the short
-runs still beat the untrained encoder: one seed, pooled probe, 32 steps at batch 128, NT-Xent
+for :data:`STEPS` steps at batch :data:`BATCH`: about 750 CPU s, 6.3 minutes on 2 cores. The
+training subset is :data:`TRAIN_SIZE` = 512 images (4 steps an epoch), not 4,096 (one epoch of 32
+steps), so that the per-epoch kNN monitor gives each run a learning curve of 8 points (issue 10:
+8 or more) without adding a step; each run sees 512 distinct images 8 times instead of 4,096
+once, and the kNN bank is those 512 (``data.knn_bank`` is capped at the subset). The 8 kNN
+evaluations (512 bank + 512 queries each) are not in the 750 CPU s above: not measured here.
+Fewer steps were preferred to fewer conditions because the short runs still beat the
+untrained encoder (measured on the 4,096-image subset, before the 512 one): one seed, pooled
+probe, 32 steps at batch 128, NT-Xent
 shape 0.421 -> 0.476 (background 0.649 -> 0.661); at 60 steps 0.480 (0.653). They are far from
 converged (the curves flatten after 150-300 steps): at 32 steps SWD (normal) is at the untrained
 level (shape 0.436, background 0.647) and LSE below it (0.391, 0.553), so this figure compares
@@ -68,9 +74,12 @@ from figures.experiments.common import (
     _steps,
     _sweep,
     cpu_scale,
+    curves_flatness,
+    flatness_text,
     gains,
     gated_claim,
     read_probe,
+    read_run_curve,
 )
 from figures.spec import Config, FigureSpec, Results
 from figures.stats import Gate, Interval, gate, paired_interval
@@ -79,6 +88,7 @@ from figures.sweep import RUNS_DIR, RunSpec
 FIGURE = "exp_losses"
 STEPS = 32  # optimiser steps per run (module docstring: the budget)
 BATCH = 128
+TRAIN_SIZE = 512  # 4 steps an epoch at BATCH: a kNN point every 4 steps, 8 a run
 DEPTHS = (0, 1, 2, 3)  # the projection head depths model.head_depth allows
 
 
@@ -117,11 +127,12 @@ def losses_config() -> Config:
     }
 
 
-def _overrides(steps: int, batch: int) -> list[str]:
-    """``cpu_scale(steps)`` with batch ``batch``."""
+def _overrides(steps: int, batch: int, train_size: int = TRAIN_SIZE) -> list[str]:
+    """``cpu_scale(steps, train_size)`` with batch ``batch`` (an epoch of
+    ``train_size // batch`` steps, a kNN point after each)."""
     return [
         f"optim.batch_size={batch}" if o.startswith("optim.batch_size=") else o
-        for o in cpu_scale(steps)
+        for o in cpu_scale(steps, train_size=train_size)
     ]
 
 
@@ -171,32 +182,43 @@ def compute_losses(cfg: Config) -> Results:
 
 
 def read_losses(cfg: Config, base: Baselines) -> Results:
-    """Per-seed accuracies per loss and depth from the sweep's probe records and baselines.
+    """Per-seed accuracies per loss and depth from the sweep's probe records and baselines,
+    and every run's kNN learning curve (its ``metrics.jsonl``).
 
     Raises:
-        FileNotFoundError: a run's or twin's probe record is missing (names the file).
+        FileNotFoundError: a run's or twin's probe record or a run's ``metrics.jsonl`` is
+            missing (names the file).
+        ValueError: a run's curve has fewer than 2 points, or other steps than the first run's
+            (names the run dir).
     """
     specs = losses_specs(cfg)
     probe = _probe(cfg)
     tasks = cfg["tasks"]
     acc: dict[str, dict[str, dict[str, list[float]]]] = {}
     untrained: dict[str, dict[str, dict[str, list[float]]]] = {}
+    knn: dict[str, dict[str, dict[str, list[list[float]]]]] = {}
+    knn_steps: list[int] | None = None
     chance: dict[str, float] = {}
     times: list[float] = []
     it = iter(specs)
     for name, loss in cfg["losses"].items():
-        acc[name], untrained[name] = {}, {}
+        acc[name], untrained[name], knn[name] = {}, {}, {}
         for depth in loss["depths"]:
             row: dict[str, list[float]] = {t: [] for t in tasks}
             row_u: dict[str, list[float]] = {t: [] for t in tasks}
+            row_k: dict[str, list[list[float]]] = {t: [] for t in tasks}
             for _ in cfg["seeds"]:
-                r = read_probe(base, next(it), probe, tasks)
+                spec = next(it)
+                r = read_probe(base, spec, probe, tasks)
+                knn_steps, curve = read_run_curve(spec.run_dir(base.root), tasks, knn_steps)
                 for t in tasks:
                     row[t].append(r.accuracy[t])
                     row_u[t].append(r.untrained[t])
+                    row_k[t].append(curve[t])
                 chance.update(r.chance)
                 times.append(r.seconds)
-            acc[name][depth_key(depth)], untrained[name][depth_key(depth)] = row, row_u
+            key = depth_key(depth)
+            acc[name][key], untrained[name][key], knn[name][key] = row, row_u, row_k
     px = base.pixel(specs[0].name)["metrics"]  # one suite: one raw-pixel probe
     return {
         "suite": cfg["suite"],
@@ -209,6 +231,8 @@ def read_losses(cfg: Config, base: Baselines) -> Results:
         "untrained": untrained,  # the same keys: the same seeds untrained
         "pixels": {t: px[t]["accuracy"] for t in tasks},  # task -> raw-pixel probe accuracy
         "chance": chance,  # task -> chance accuracy
+        "knn_steps": knn_steps or [],  # the optimiser step of each kNN point
+        "knn": knn,  # loss -> "depth=D" -> task -> (len(seeds), len(knn_steps)): kNN accuracy
         "run_s": times,
     }
 
@@ -222,6 +246,17 @@ def per_depth(res: Results, key: str, loss: str, task: str) -> list[list[float]]
     """``(len(depths of loss), len(seeds))``: ``res[key]`` (``accuracy`` or ``untrained``) of
     ``task`` at each of the loss's depths, in order."""
     return [list(res[key][loss][depth_key(d)][task]) for d in res["depths"][loss]]
+
+
+def losses_flatness(res: Results) -> dict[str, Any]:
+    """The flatness criterion over every loss, depth and task (:func:`curves_flatness`)."""
+    curves = [
+        res["knn"][n][depth_key(d)][t]
+        for n in res["losses"]
+        for d in res["depths"][n]
+        for t in res["tasks"]
+    ]
+    return curves_flatness(res["knn_steps"], curves)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -315,7 +350,10 @@ def claims_losses(res: Results, cfg: Config) -> list[Claim]:
         g = claim_gate(res, task, depth)
         a, b = most_different_pair(per_loss)
         diff = np.subtract(per_loss[a], per_loss[b])
-        notes = [f"losses compared: {', '.join(res['labels'][n] for n in per_loss)}"]
+        notes = [
+            f"losses compared: {', '.join(res['labels'][n] for n in per_loss)}",
+            flatness_text(losses_flatness(res)),
+        ]
         shallow = at_depth(res, task, min(depths))
         if min(depths) < depth and len(shallow) >= 2:
             notes.append(
@@ -416,19 +454,24 @@ def plot_losses(res: Results, cfg: Config) -> Any:
         f"Generalized contrastive losses against projection-head depth\n(mean $\\pm$ sd over "
         f"{len(res['seeds'])} seeds, {_steps(cfg)} steps, {res['suite']})"
     )
-    fig.suptitle(head + "\n" + textwrap.fill(_summary(res, g), 64), fontsize=9)
+    body = (
+        textwrap.fill(_summary(res, g), 64)
+        + "\n"
+        + textwrap.fill(flatness_text(losses_flatness(res)), 64, break_on_hyphens=False)
+    )
+    fig.suptitle(head + "\n" + body, fontsize=9)
     return fig
 
 
 def _figure_legend(fig: Any, ax: Any) -> Any:
-    """One legend for the figure, right of the panels (it covers no data): the series of
-    ``ax`` and the baselines' look."""
+    """One legend for the figure, right of the panels and centred on them (it covers no data
+    and clears the suptitle): the series of ``ax`` and the baselines' look."""
     handles, labels = ax.get_legend_handles_labels()
     extra = _baseline_handles()
     return fig.legend(
         handles + extra,
         labels + [h.get_label() for h in extra],
-        loc="outside right upper",
+        loc="outside right center",
         frameon=False,
         fontsize=7,
     )

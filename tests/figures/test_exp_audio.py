@@ -13,16 +13,21 @@ import pytest
 
 from figures import claims
 from figures.baselines import resolved_config
-from figures.experiments import audio
+from figures.experiments import audio, common
 from figures.experiments.budget import decode_image, encode_image
 from figures.inspect import errorbar_y as _errorbar_y
 from figures.inspect import gate_texts as _gate_texts
 from figures.inspect import line_y as _line
 from figures.inspect import noisy as _noisy
 
+if str(Path(__file__).parent) not in sys.path:  # tests/figures/knn_fake.py (importlib mode)
+    sys.path.insert(0, str(Path(__file__).parent))
+from knn_fake import curve_ends_at_last_step, curves, points_per_run, write_curve
+
 matplotlib.use("Agg")
 
 VIEWS = ["expert", "viewmaker"]
+KNN_STEPS = list(range(1, 13))  # the default config's kNN points: after every step
 DIAG = Path(__file__).resolve().parents[1] / "empirical" / "diagnostics"
 
 
@@ -46,9 +51,10 @@ def _gallery() -> dict[str, Any]:
     }
 
 
-def _results(learned: bool) -> dict[str, Any]:
+def _results(learned: bool, late_rise: float = 0.0) -> dict[str, Any]:
     """Viewmaker views beat expert views on both tasks and every run beats the untrained encoder
-    when ``learned``; else every trained run equals its untrained twin."""
+    when ``learned``; else every trained run equals its untrained twin. Every kNN curve is flat
+    over its last quarter but for ``late_rise`` (the viewmaker's noise task)."""
     rng = np.random.default_rng(0)
     unt = {v: {"digit": _noisy(rng, (3,), 0.3), "noise": _noisy(rng, (3,), 0.6)} for v in VIEWS}
     lift = {"expert": 0.05, "viewmaker": 0.15} if learned else {"expert": 0.0, "viewmaker": 0.0}
@@ -69,6 +75,14 @@ def _results(learned: bool) -> dict[str, Any]:
         "judge_accuracy": {"digit": 0.8, "noise": 0.95},
         "chance": {"digit": 0.1, "noise": 1 / 3},
         "gallery": _gallery(),
+        "knn_steps": KNN_STEPS,
+        "knn": {
+            v: {
+                t: curves(0.4, 3, 12, late_rise if (v, t) == ("viewmaker", "noise") else 0.0)
+                for t in ("digit", "noise")
+            }
+            for v in VIEWS
+        },
         "run_s": {},
     }
 
@@ -200,3 +214,81 @@ def test_dropout_rate_needs_labels_not_overlays(tmp_path: Path) -> None:
     assert any(n.startswith("viewmaker-trained") for n in views)
     assert set(views["identity"]) == {"background", "overlay"}
     assert views["identity"]["overlay"]["rate"] == pytest.approx(0.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# kNN learning curves (issue 10: 8 or more points a run, kept beside the figure)
+
+
+def test_every_run_of_the_default_config_records_eight_knn_points() -> None:
+    cfg = audio.audio_config()
+    specs = audio.audio_specs(cfg)
+    for spec in specs:
+        assert points_per_run(spec) >= common.MIN_CURVE_POINTS, spec.name
+        assert curve_ends_at_last_step(spec), spec.name
+        # the probe still reads every training utterance, not the 255 of the subset
+        assert resolved_config(spec).data.train_size < cfg["probe"]["n_train"] == 1500
+    assert common.knn_points(cfg["overrides"]) == points_per_run(specs[0]) == 12
+
+
+def _fake_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, steps: list[int]) -> Any:
+    """Every run's records (probe, rate) as stand-ins, its kNN curve in its metrics file."""
+    cfg = audio.audio_config()
+    cfg.update(seeds=[0, 1], runs_root=str(tmp_path))
+    written = {}
+    for k, spec in enumerate(audio.audio_specs(cfg)):
+        n = len(steps)
+        knn = {"digit": [0.1 + 0.01 * k] * n, "noise": [0.5] * (n - 1) + [0.51]}
+        write_curve(spec.run_dir(tmp_path), steps, knn)
+        (spec.run_dir(tmp_path) / "summary.json").write_text('{"train_time_s": 1.0}')
+        written[spec.name] = knn
+    rate = {"rate": 0.1}
+    views = {f"{n}-x": {"digit": rate, "noise": rate} for n in audio.RATE_VIEWS}
+    judges = {t: {"clean_accuracy": 0.9} for t in ("digit", "noise")}
+    metrics = {t: {"accuracy": 0.5, "chance": 0.1} for t in ("digit", "noise")}
+
+    def fake_eval(run_dir: Path, evaluation: Any) -> dict[str, Any]:
+        if evaluation.kind == "dropout-rate":
+            return {"metrics": {"views": views, "judges": judges}}
+        return {"metrics": metrics, "elapsed_s": 1.0}
+
+    monkeypatch.setattr(audio, "load_eval", fake_eval)
+    monkeypatch.setattr(audio, "class_gallery", lambda *a, **k: {})
+    return cfg, written
+
+
+def test_read_audio_keeps_each_runs_curve_from_its_metrics_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_baselines: Any
+) -> None:
+    cfg, written = _fake_records(tmp_path, monkeypatch, KNN_STEPS)
+    res = audio.read_audio(cfg, fake_baselines(tmp_path, ("digit", "noise")))
+    assert res["knn_steps"] == KNN_STEPS
+    for v in VIEWS:
+        for t in ("digit", "noise"):
+            assert res["knn"][v][t] == [written[f"{v}-s{s}"][t] for s in (0, 1)]
+    f = audio.audio_flatness(res)  # the noise moves by 0.01 over the last step only
+    assert f == {"max_abs": pytest.approx(0.01), "flat": True, "points": 12}
+
+
+def test_a_run_with_one_knn_point_is_an_error_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_baselines: Any
+) -> None:
+    cfg, _ = _fake_records(tmp_path, monkeypatch, [12])
+    with pytest.raises(ValueError, match=r"expert-s0-[0-9a-f]{8}: the kNN learning curve has 1"):
+        audio.read_audio(cfg, fake_baselines(tmp_path, ("digit", "noise")))
+
+
+@pytest.mark.parametrize(("late_rise", "verdict"), [(0.0, "flat"), (0.03, "not flat")])
+def test_figure_and_claims_say_whether_the_curves_are_flat(late_rise: float, verdict: str) -> None:
+    cfg = audio.audio_config()
+    res = _results(learned=True, late_rise=late_rise)
+    f = audio.audio_flatness(res)
+    assert f["flat"] == (late_rise == 0.0)
+    assert f["max_abs"] == pytest.approx(late_rise, abs=1e-9)
+    text = (
+        f"kNN learning curves (12 points a run): {verdict}, largest last-quarter move of a "
+        f"seed-mean curve {late_rise:.3f} (flat: < 0.02)"
+    )
+    assert text in audio.plot_audio(res, cfg)._suptitle.get_text()
+    found = audio.claims_audio(res, cfg)
+    assert found and all(text in c.notes for c in found)

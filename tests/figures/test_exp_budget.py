@@ -13,16 +13,21 @@ import pytest
 
 from figures import claims
 from figures.baselines import resolved_config
-from figures.experiments import budget
+from figures.experiments import budget, common
 from figures.inspect import errorbar_y as _errorbar_y
 from figures.inspect import gate_texts as _gate_texts
 from figures.inspect import line_y as _line
 from figures.inspect import noisy as _noisy
 from figures.sweep import Evaluation
 
+if str(Path(__file__).parent) not in sys.path:  # tests/figures/knn_fake.py (importlib mode)
+    sys.path.insert(0, str(Path(__file__).parent))
+from knn_fake import curve_ends_at_last_step, curves, points_per_run, write_curve
+
 matplotlib.use("Agg")
 
 TASKS = ["shape", "background"]
+KNN_STEPS = [2 * (i + 1) for i in range(10)]  # the default config's kNN points: every 2 steps
 DIAG = Path(__file__).resolve().parents[1] / "empirical" / "diagnostics"
 
 
@@ -46,9 +51,10 @@ def _gallery(n_classes: int) -> dict[str, Any]:
     }
 
 
-def _results(learned: bool) -> dict[str, Any]:
+def _results(learned: bool, late_rise: float = 0.0) -> dict[str, Any]:
     """The dropout rate of both tasks rises with eps; the probe beats the untrained encoder when
-    ``learned``, else the trained runs equal their twins."""
+    ``learned``, else the trained runs equal their twins. Every kNN curve is flat over its last
+    quarter but for ``late_rise`` (the background at the largest eps)."""
     cfg = budget.budget_config()
     n = len(cfg["eps"])
     rng = np.random.default_rng(0)
@@ -68,6 +74,14 @@ def _results(learned: bool) -> dict[str, Any]:
         "judge_accuracy": {"shape": 0.9, "background": 0.8},
         "chance": {"shape": 1 / 3, "background": 0.1},
         "galleries": {"shapes": _gallery(3), "digits": _gallery(4)},
+        "knn_steps": KNN_STEPS,
+        "knn": {
+            t: [
+                curves(0.5, 3, 10, late_rise if (t, i) == ("background", n - 1) else 0.0)
+                for i in range(n)
+            ]
+            for t in TASKS
+        },
         "run_s": [1.0] * (3 * n),
     }
 
@@ -212,3 +226,80 @@ def test_share_judges_trains_once_and_copies_into_the_other_runs(
     assert [p.name for p in src] == [p.name for p in dst] and len(src) == 2
     assert all(a.read_bytes() == b.read_bytes() for a, b in zip(src, dst, strict=True))
     assert budget.share_judges(rate, [tiny_viewmaker_run, other]) == 0  # already there
+
+
+# ---------------------------------------------------------------------------------------------
+# kNN learning curves (issue 10: 8 or more points a run, kept beside the figure)
+
+
+def test_every_run_of_the_default_config_records_eight_knn_points() -> None:
+    cfg = budget.budget_config()
+    specs = budget.all_specs(cfg)
+    for spec in specs:
+        assert points_per_run(spec) >= common.MIN_CURVE_POINTS, spec.name
+        assert curve_ends_at_last_step(spec), spec.name
+    assert common.knn_points(cfg["overrides"]) == points_per_run(specs[0]) == 10
+
+
+def _fake_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, steps: list[int]) -> Any:
+    """Every run's records (probe, rate) as stand-ins, its kNN curve in its metrics file."""
+    cfg = budget.budget_config()
+    cfg.update(eps=[0.02, 0.2], seeds=[0, 1], runs_root=str(tmp_path))
+    written = {}
+    for k, spec in enumerate(budget.budget_specs(cfg)):
+        n = len(steps)
+        knn = {"shape": [0.3 + 0.01 * k] * n, "background": [0.5] * (n - 1) + [0.47]}
+        write_curve(spec.run_dir(tmp_path), steps, knn)
+        (spec.run_dir(tmp_path) / "summary.json").write_text('{"train_time_s": 1.0}')
+        written[spec.name] = knn
+    rate = {"rate": 0.1}
+    views = {n: {t: rate for t in TASKS} for n in ("viewmaker-trained-x", "viewmaker-untrained-x")}
+    judges = {t: {"clean_accuracy": 0.9} for t in TASKS}
+    metrics = {t: {"accuracy": 0.5, "chance": 0.1} for t in TASKS}
+    config = {"data": {"suite": "overlay-shapes-on-fashion"}}
+
+    def fake_eval(run_dir: Path, evaluation: Any) -> dict[str, Any]:
+        if evaluation.kind == "dropout-rate":
+            return {"metrics": {"views": views, "judges": judges}}
+        return {"metrics": metrics, "elapsed_s": 1.0, "config": config}
+
+    monkeypatch.setattr(budget, "load_eval", fake_eval)
+    monkeypatch.setattr(budget, "class_gallery", lambda *a, **k: {})
+    return cfg, written
+
+
+def test_read_budget_keeps_each_runs_curve_from_its_metrics_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_baselines: Any
+) -> None:
+    cfg, written = _fake_records(tmp_path, monkeypatch, KNN_STEPS)
+    res = budget.read_budget(cfg, fake_baselines(tmp_path, tuple(TASKS)))
+    assert res["knn_steps"] == KNN_STEPS
+    for t in TASKS:
+        expected = [[written[f"eps{e:g}-s{s}"][t] for s in (0, 1)] for e in (0.02, 0.2)]
+        assert res["knn"][t] == expected
+    f = budget.budget_flatness(res)  # the background falls by 0.03 at the last point
+    assert f == {"max_abs": pytest.approx(0.03), "flat": False, "points": 10}
+
+
+def test_a_run_with_one_knn_point_is_an_error_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_baselines: Any
+) -> None:
+    cfg, _ = _fake_records(tmp_path, monkeypatch, [20])
+    with pytest.raises(ValueError, match=r"eps0\.02-s0-[0-9a-f]{8}: the kNN learning curve has 1"):
+        budget.read_budget(cfg, fake_baselines(tmp_path, tuple(TASKS)))
+
+
+@pytest.mark.parametrize(("late_rise", "verdict"), [(0.0, "flat"), (0.05, "not flat")])
+def test_figure_and_claims_say_whether_the_curves_are_flat(late_rise: float, verdict: str) -> None:
+    cfg = budget.budget_config()
+    res = _results(learned=True, late_rise=late_rise)
+    f = budget.budget_flatness(res)
+    assert f["flat"] == (late_rise == 0.0)
+    assert f["max_abs"] == pytest.approx(late_rise, abs=1e-9)
+    text = (
+        f"kNN learning curves (10 points a run): {verdict}, largest last-quarter move of a "
+        f"seed-mean curve {late_rise:.3f} (flat: < 0.02)"
+    )
+    assert text in budget.plot_budget(res, cfg)._suptitle.get_text()
+    found = budget.claims_budget(res, cfg)
+    assert found and all(text in c.notes for c in found)

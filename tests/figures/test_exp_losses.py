@@ -3,6 +3,7 @@ the runs' configs and the config checks."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,20 +13,32 @@ import pytest
 
 from figures import claims
 from figures.baselines import Baselines, resolved_config, untrained_twins
-from figures.experiments import losses
+from figures.experiments import common, losses
+from figures.experiments.common import ProbeRecord
 from figures.inspect import gate_texts as _gate_texts
 from figures.inspect import line_y as _line
 from figures.inspect import noisy as _noisy
 
+if str(Path(__file__).parent) not in sys.path:  # tests/figures/knn_fake.py (importlib mode)
+    sys.path.insert(0, str(Path(__file__).parent))
+from knn_fake import curve_ends_at_last_step, curves, points_per_run, write_curve
+
 matplotlib.use("Agg")
 
 SEEDS = [0, 1, 2]
+KNN_STEPS = [4 * (i + 1) for i in range(8)]  # the default config's kNN points: every 4 steps
 
 
-def _results(gain: float = 0.1, offsets: dict[str, float] | None = None, sd: float = 0.001) -> Any:
+def _results(
+    gain: float = 0.1,
+    offsets: dict[str, float] | None = None,
+    sd: float = 0.001,
+    late_rise: float = 0.0,
+) -> Any:
     """Hand-made results of the default config: the untrained encoder of a depth and seed is
     shared by every loss (as the twins are); each loss is it + ``gain`` (+ 0.01 per loss index at
-    depths below 2 when ``gain``; + ``offsets[loss]`` at depth >= 2) + noise of sd ``sd``."""
+    depths below 2 when ``gain``; + ``offsets[loss]`` at depth >= 2) + noise of sd ``sd``; every
+    run's kNN curve flat over its last quarter but for ``late_rise`` (NT-Xent's shape only)."""
     cfg = losses.losses_config()
     rng = np.random.default_rng(3)
     base = {"background": 0.6, "shape": 0.4}
@@ -52,6 +65,17 @@ def _results(gain: float = 0.1, offsets: dict[str, float] | None = None, sd: flo
         "untrained": _nested(cfg, unt),
         "pixels": {"background": 0.71, "shape": 0.43},
         "chance": {"background": 0.1, "shape": 1 / 3},
+        "knn_steps": KNN_STEPS,
+        "knn": {
+            n: {
+                losses.depth_key(d): {
+                    t: curves(0.5, 3, 8, late_rise if (n, t) == ("ntxent", "shape") else 0.0)
+                    for t in cfg["tasks"]
+                }
+                for d in loss["depths"]
+            }
+            for n, loss in cfg["losses"].items()
+        },
         "run_s": [],
     }
 
@@ -155,6 +179,13 @@ def _results_for(cfg: dict[str, Any]) -> dict[str, Any]:
         "untrained": _nested(
             cfg, {n: {t: _noisy(rng, s, 0.6) for t in cfg["tasks"]} for n, s in shape.items()}
         ),
+        "knn": _nested(
+            cfg,
+            {
+                n: {t: np.asarray([curves(0.5, 3, 8)] * s[0]) for t in cfg["tasks"]}
+                for n, s in shape.items()
+            },
+        ),
     }
 
 
@@ -250,6 +281,9 @@ def test_losses_micro_end_to_end(
         overrides=micro_overrides,
         probe={"n_train": 64, "n_test": 64, "max_iter": 20, "layer": "pooled"},
     )
+    # one step an epoch for two epochs: a kNN curve of 2 points (the fewest the figure reads)
+    cfg["overrides"] = [*cfg["overrides"], "data.train_size=32", "optim.epochs=2"]
+    cfg["overrides"] += ["run.knn_every=1", "data.knn_bank=32", "data.knn_test=64"]
     kw = {"out_dir": tmp_path / "out", "results_dir": tmp_path / "res", "config": cfg}
     paths = make_figure("exp_losses", **kw)  # type: ignore[arg-type]
     assert {p.suffix for p in paths} == {".png", ".pdf", ".json"}
@@ -260,6 +294,7 @@ def test_losses_micro_end_to_end(
             (unt,) = losses.per_depth(res, "untrained", n, t)
             assert len(acc) == len(unt) == 1 and 0 <= acc[0] <= 1 and 0 <= unt[0] <= 1
     assert res["chance"] == {"background": pytest.approx(0.1), "shape": pytest.approx(1 / 3)}
+    assert res["knn_steps"] == [1, 2] and len(res["knn"]["ntxent"]["depth=0"]["shape"][0]) == 2
     names = sorted(r.name.rsplit("-", 1)[0] for r in (tmp_path / "runs" / "exp_losses").iterdir())
     assert names == ["ntxent-d0-s0", "pixels", "swd-normal-d0-s0", "untrained-ntxent-d0-s0"]
 
@@ -281,3 +316,79 @@ def test_a_task_no_loss_learns_is_not_judged_alike() -> None:
     fig = losses.plot_losses(res, cfg)
     assert _gate_texts(fig) == ["no loss beats the untrained encoder on background:\nnot compared"]
     assert fig.axes[0].texts[0].get_gid() == "gate"  # on the background panel
+
+
+# ---------------------------------------------------------------------------------------------
+# kNN learning curves (issue 10: 8 or more points a run, kept beside the figure)
+
+
+def test_every_run_of_the_default_config_records_eight_knn_points() -> None:
+    cfg = losses.losses_config()
+    for spec in losses.losses_specs(cfg):
+        assert points_per_run(spec) >= common.MIN_CURVE_POINTS, spec.name
+        assert curve_ends_at_last_step(spec), spec.name
+    assert common.knn_points(cfg["overrides"]) == points_per_run(losses.losses_specs(cfg)[0]) == 8
+
+
+def _fake_probe(base: Any, spec: Any, probe: Any, tasks: Any) -> ProbeRecord:
+    return ProbeRecord(
+        {t: 0.6 for t in tasks}, {t: 0.5 for t in tasks}, {t: 0.1 for t in tasks}, 1.0
+    )
+
+
+def _small_config(tmp_path: Path) -> dict[str, Any]:
+    cfg = losses.losses_config()
+    cfg["losses"] = {"ntxent": {**cfg["losses"]["ntxent"], "depths": [0, 2]}}
+    cfg.update(seeds=[0, 1], runs_root=str(tmp_path))
+    return cfg
+
+
+def test_read_losses_keeps_each_runs_curve_from_its_metrics_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_baselines: Any
+) -> None:
+    cfg = _small_config(tmp_path)
+    written = {}
+    for k, spec in enumerate(losses.losses_specs(cfg)):
+        knn = {
+            "background": [0.3 + 0.01 * k] * 8,
+            "shape": [0.2, 0.3, 0.4, 0.45, 0.5, 0.5, 0.5, 0.53],
+        }
+        write_curve(spec.run_dir(tmp_path), KNN_STEPS, knn)
+        written[spec.name] = knn
+    monkeypatch.setattr(losses, "read_probe", _fake_probe)
+    res = losses.read_losses(cfg, fake_baselines(tmp_path, ("background", "shape")))
+    assert res["knn_steps"] == KNN_STEPS
+    for d in (0, 2):
+        row = res["knn"]["ntxent"][losses.depth_key(d)]
+        for t in ("background", "shape"):
+            assert row[t] == [written[f"ntxent-d{d}-s{s}"][t] for s in (0, 1)]
+    f = losses.losses_flatness(res)
+    # the shape moves from 0.5 (at 24 of 32 steps) to 0.53; the background not at all
+    assert f == {"max_abs": pytest.approx(0.03), "flat": False, "points": 8}
+
+
+def test_a_run_with_one_knn_point_is_an_error_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_baselines: Any
+) -> None:
+    cfg = _small_config(tmp_path)
+    for spec in losses.losses_specs(cfg):
+        write_curve(spec.run_dir(tmp_path), [32], {"background": [0.3], "shape": [0.4]})
+    monkeypatch.setattr(losses, "read_probe", _fake_probe)
+    with pytest.raises(ValueError, match=r"ntxent-d0-s0-[0-9a-f]{8}: the kNN learning curve has 1"):
+        losses.read_losses(cfg, fake_baselines(tmp_path, ("background", "shape")))
+
+
+@pytest.mark.parametrize(("late_rise", "verdict"), [(0.0, "flat"), (0.05, "not flat")])
+def test_figure_and_claims_say_whether_the_curves_are_flat(late_rise: float, verdict: str) -> None:
+    cfg = losses.losses_config()
+    res = _results(late_rise=late_rise)
+    f = losses.losses_flatness(res)
+    assert f["flat"] == (late_rise == 0.0)
+    assert f["max_abs"] == pytest.approx(late_rise, abs=1e-9)
+    text = (
+        f"kNN learning curves (8 points a run): {verdict}, largest last-quarter move of a "
+        f"seed-mean curve {late_rise:.3f} (flat: < 0.02)"
+    )
+    assert text in losses.plot_losses(res, cfg)._suptitle.get_text().replace("\n", " ")
+    for claim in losses.claims_losses(res, cfg):
+        assert text in claim.notes

@@ -3,6 +3,7 @@ verdict), missing records and results, the runs' configs and the config checks."
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,20 +13,29 @@ import pytest
 
 from figures import claims
 from figures.baselines import Baselines, resolved_config, untrained_twins
-from figures.experiments import suppression
+from figures.experiments import common, suppression
+from figures.experiments.common import ProbeRecord
 from figures.inspect import errorbar_y as _errorbar_y
 from figures.inspect import gate_texts as _gate_texts
 from figures.inspect import line_y as _line
 from figures.inspect import noisy as _noisy
 
+if str(Path(__file__).parent) not in sys.path:  # tests/figures/knn_fake.py (importlib mode)
+    sys.path.insert(0, str(Path(__file__).parent))
+from knn_fake import curve_ends_at_last_step, curves, points_per_run, write_curve
+
 matplotlib.use("Agg")
 
 SEEDS = [0, 1, 2]
+KNN_STEPS = [6 * (i + 1) for i in range(10)]  # the default config's kNN points: every 6 steps
 
 
-def _panel(sc: dict[str, Any], gain: float, slope: float, rng: np.random.Generator) -> Any:
+def _panel(
+    sc: dict[str, Any], gain: float, slope: float, rng: np.random.Generator, late_rise: float = 0.0
+) -> Any:
     """One suite: untrained 0.5 / 0.4; trained = untrained + ``gain`` + ``slope`` times the
-    position of the value (0 to 1) for the first (suppressed) task, minus it for the other."""
+    position of the value (0 to 1) for the first (suppressed) task, minus it for the other;
+    every run's kNN curve flat over its last quarter but for ``late_rise`` (the first task)."""
     n = len(sc["values"])
     t = np.linspace(0.0, 1.0, n)[:, None]
     first, second = sc["tasks"]
@@ -44,10 +54,16 @@ def _panel(sc: dict[str, Any], gain: float, slope: float, rng: np.random.Generat
         "untrained": {k: dict(zip(keys, v.tolist(), strict=True)) for k, v in unt.items()},
         "pixels": {k: dict(zip(keys, v.tolist(), strict=True)) for k, v in pixels.items()},
         "chance": {first: 0.1, second: 0.1},
+        "knn": {
+            first: {k: curves(0.5, 3, 10, late_rise) for k in keys},
+            second: {k: curves(0.4, 3, 10) for k in keys},
+        },
     }
 
 
-def _results(gain: float = 0.1, slope: float = -0.2, gain_md: float | None = None) -> Any:
+def _results(
+    gain: float = 0.1, slope: float = -0.2, gain_md: float | None = None, late_rise: float = 0.0
+) -> Any:
     cfg = suppression.suppression_config()
     rng = np.random.default_rng(5)
     sc = cfg["suites"]
@@ -56,9 +72,10 @@ def _results(gain: float = 0.1, slope: float = -0.2, gain_md: float | None = Non
         "suites": {
             "digit_on_image": _panel(sc["digit_on_image"], gain, slope, rng),
             "multidigits": _panel(
-                sc["multidigits"], gain if gain_md is None else gain_md, slope, rng
+                sc["multidigits"], gain if gain_md is None else gain_md, slope, rng, late_rise
             ),
         },
+        "knn_steps": KNN_STEPS,
         "run_s": [],
     }
 
@@ -210,6 +227,9 @@ def test_suppression_micro_end_to_end(
         overrides=micro_overrides,
         probe={"n_train": 64, "n_test": 64, "max_iter": 20, "layer": "pooled"},
     )
+    # one step an epoch for two epochs: a kNN curve of 2 points (the fewest the figure reads)
+    cfg["overrides"] = [*cfg["overrides"], "data.train_size=32", "optim.epochs=2"]
+    cfg["overrides"] += ["run.knn_every=1", "data.knn_bank=32", "data.knn_test=64"]
     kw = {"out_dir": tmp_path / "out", "results_dir": tmp_path / "res", "config": cfg}
     paths = make_figure("exp_suppression", **kw)  # type: ignore[arg-type]
     assert {p.suffix for p in paths} == {".png", ".pdf", ".json"}
@@ -219,6 +239,8 @@ def test_suppression_micro_end_to_end(
         acc, unt = _grid(panel, "accuracy", t), _grid(panel, "untrained", t)
         assert acc.shape == unt.shape == (2, 1) and np.all((acc >= 0) & (acc <= 1))
         assert _grid(panel, "pixels", t).shape == (2,)
+        assert np.asarray([panel["knn"][t][k] for k in panel["knn"][t]]).shape == (2, 1, 2)
+    assert res["knn_steps"] == [1, 2]
     names = sorted(
         r.name.rsplit("-", 1)[0] for r in (tmp_path / "runs" / "exp_suppression").iterdir()
     )
@@ -261,3 +283,81 @@ def test_a_claim_whose_task_never_learns_is_not_a_result() -> None:
     image = suppression.claims_suppression(res, cfg)[0]
     assert image.id == "chen2021.suppression.more-unique-digits-suppress-image"
     assert image.verdict == claims.NOT_A_RESULT
+
+
+# ---------------------------------------------------------------------------------------------
+# kNN learning curves (issue 10: 8 or more points a run, kept beside the figure)
+
+
+def test_every_run_of_the_default_config_records_eight_knn_points() -> None:
+    cfg = suppression.suppression_config()
+    specs = suppression.suppression_specs(cfg)
+    for spec in specs:
+        assert points_per_run(spec) >= common.MIN_CURVE_POINTS, spec.name
+        assert curve_ends_at_last_step(spec), spec.name
+    assert common.knn_points(cfg["overrides"]) == points_per_run(specs[0]) == 10
+
+
+def _fake_probe(base: Any, spec: Any, probe: Any, tasks: Any) -> ProbeRecord:
+    return ProbeRecord(
+        {t: 0.6 for t in tasks}, {t: 0.5 for t in tasks}, {t: 0.1 for t in tasks}, 1.0
+    )
+
+
+def _small_config(tmp_path: Path) -> dict[str, Any]:
+    cfg = suppression.suppression_config()
+    cfg["suites"] = {"multidigits": {**cfg["suites"]["multidigits"], "values": [10, 22]}}
+    cfg.update(seeds=[0, 1], runs_root=str(tmp_path))
+    return cfg
+
+
+def test_read_suppression_keeps_each_runs_curve_from_its_metrics_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_baselines: Any
+) -> None:
+    cfg = _small_config(tmp_path)
+    written = {}
+    for k, spec in enumerate(suppression.suppression_specs(cfg)):
+        knn = {"digit_a": [0.2 + 0.01 * k] * 10, "digit_b": [0.5] * 8 + [0.5, 0.56]}
+        write_curve(spec.run_dir(tmp_path), KNN_STEPS, knn)
+        written[spec.name] = knn
+    monkeypatch.setattr(suppression, "read_probe", _fake_probe)
+    res = suppression.read_suppression(cfg, fake_baselines(tmp_path, ("digit_a", "digit_b")))
+    assert res["knn_steps"] == KNN_STEPS
+    knn = res["suites"]["multidigits"]["knn"]
+    for v in (10, 22):
+        for t in ("digit_a", "digit_b"):
+            got = knn[t][suppression.value_key("size_b", v)]
+            assert got == [written[f"multidigits-size_b{v}-s{s}"][t] for s in (0, 1)]
+    # digit_b: 0.5 at 45 of 60 steps (between steps 42 and 48), 0.56 at the end
+    f = suppression.suppression_flatness(res)
+    assert f == {"max_abs": pytest.approx(0.06), "flat": False, "points": 10}
+
+
+def test_a_run_with_one_knn_point_is_an_error_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_baselines: Any
+) -> None:
+    cfg = _small_config(tmp_path)
+    for spec in suppression.suppression_specs(cfg):
+        write_curve(spec.run_dir(tmp_path), [60], {"digit_a": [0.3], "digit_b": [0.4]})
+    monkeypatch.setattr(suppression, "read_probe", _fake_probe)
+    with pytest.raises(
+        ValueError, match=r"multidigits-size_b10-s0-[0-9a-f]{8}: the kNN learning curve has 1"
+    ):
+        suppression.read_suppression(cfg, fake_baselines(tmp_path, ("digit_a", "digit_b")))
+
+
+@pytest.mark.parametrize(("late_rise", "verdict"), [(0.0, "flat"), (-0.04, "not flat")])
+def test_figure_and_claims_say_whether_the_curves_are_flat(late_rise: float, verdict: str) -> None:
+    cfg = suppression.suppression_config()
+    res = _results(late_rise=late_rise)
+    f = suppression.suppression_flatness(res)
+    assert f["flat"] == (late_rise == 0.0)
+    assert f["max_abs"] == pytest.approx(abs(late_rise), abs=1e-9)
+    text = (
+        f"kNN learning curves (10 points a run): {verdict}, largest last-quarter move of a "
+        f"seed-mean curve {abs(late_rise):.3f} (flat: < 0.02)"
+    )
+    title = suppression.plot_suppression(res, cfg)._suptitle.get_text().replace("\n", " ")
+    assert text in title
+    for claim in suppression.claims_suppression(res, cfg):
+        assert text in claim.notes
