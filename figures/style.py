@@ -62,7 +62,7 @@ def legend_below(ax: Any, ncol: int = 2, **kw: Any) -> Any:
     return ax.legend(
         frameon=False,
         loc="upper center",
-        bbox_to_anchor=(0.5, -0.2),
+        bbox_to_anchor=(0.5, -0.27),  # clears the tick labels and axis label of short panels
         ncol=ncol,
         fontsize=7,
         **kw,

@@ -293,7 +293,7 @@ def plot_suppression(res: Results, cfg: Config) -> Any:
     """Per suite (a row): accuracy of both tasks against the knob with the untrained encoder
     and raw pixels, and the gains over the untrained encoder."""
     names = list(res["suites"])
-    fig, axes = style.subplots(len(names), 2, width=3.6, height=3.3)
+    fig, axes = style.subplots(len(names), 2, width=4.0, height=4.0)
     colors = (style.WEAK, style.STRONG)  # the suppressed task first
     for row, name in enumerate(names):
         panel = res["suites"][name]
