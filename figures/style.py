@@ -69,12 +69,13 @@ def legend_below(ax: Any, ncol: int = 2, **kw: Any) -> Any:
     )
 
 
-def gate_note(ax: Any, text: str) -> Any:
+def gate_note(ax: Any, text: str, y: float = 0.97) -> Any:
     """The words a panel shows when its runs are not a result (they do not beat the untrained
-    encoder), at the top of the panel; the artist's gid is ``gate``."""
+    encoder), hanging from ``y`` (axes fraction; the top of the panel by default, lower where
+    the data sit at the top); the artist's gid is ``gate``."""
     return ax.text(
         0.5,
-        0.97,
+        y,
         text,
         transform=ax.transAxes,
         ha="center",

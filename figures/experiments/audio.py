@@ -263,7 +263,8 @@ def plot_audio(res: Results, cfg: Config) -> Any:
         ax.set_title(f"{t} task (dash-dotted: chance)")
         _legend(ax)
         if not g.open:
-            style.gate_note(ax, _gate_text(g, "view types"))
+            # below the top: a task at the ceiling (the noise type, accuracy 1) stays visible
+            style.gate_note(ax, _gate_text(g, "view types"), y=0.8)
     ax = plots.add_subplot(left[1, 0])
     for k, (t, per) in enumerate(audio_gains(res).items()):
         _draw_gains(ax, x + (k - 0.5) * 0.15, per, colors[t], t, f"gain:{t}")

@@ -438,7 +438,8 @@ def plot_losses(res: Results, cfg: Config) -> Any:
         if not g.open:
             style.gate_note(ax, _gate_text(g, "losses and head depths"))
         elif not task_gate(res, task).open:
-            style.gate_note(ax, f"no loss beats the untrained encoder on {task}:\nnot compared")
+            note = f"no loss beats the untrained encoder on {task}: not compared"
+            style.gate_note(ax, textwrap.fill(note, 28))  # fits inside one panel
         ax = axes[1, col]
         for n in res["losses"]:
             x = np.asarray(res["depths"][n], dtype=float) + offsets[n]
