@@ -374,6 +374,8 @@ def _plot_measured(ax: Any, res: Results, suite: str, g: Gate) -> None:
     ax.set_title(f"small ResNet, {r['suite']}")
     _legend(ax, baselines_too=False)
     if not g.open:
+        lo, hi = ax.get_ylim()  # headroom above the curves, so that the note covers none
+        ax.set_ylim(lo, hi + 0.35 * (hi - lo))
         style.gate_note(ax, _gate_text(g, "view types"))
 
 

@@ -117,6 +117,12 @@ def test_a_closed_gate_is_said_in_words_and_fades_the_runs() -> None:
     assert _lines(fig)["knn:shapes:expert:shape"].get_alpha() == pytest.approx(0.3)
     assert "beats the untrained encoder of the same seed" in fig._suptitle.get_text()
     assert "probe accuracy at the budget" in fig._suptitle.get_text()
+    # the note sits in headroom above the curves (it covers none of them)
+    fig.canvas.draw()
+    (note,) = [t for t in measured_ax.texts if t.get_gid() == "gate"]
+    box = note.get_window_extent().transformed(measured_ax.transData.inverted())
+    tops = [max(ln.get_ydata()) for ln in measured_ax.get_lines() if len(ln.get_ydata())]
+    assert box.y0 > max(tops)
 
 
 def test_the_gate_compares_with_the_untrained_twin_not_the_first_record() -> None:
