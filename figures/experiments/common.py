@@ -44,14 +44,14 @@ def _short(steps: int) -> list[str]:
     ]
 
 
-def cpu_scale(steps: int, train_size: int = 4096) -> list[str]:
+def cpu_scale(steps: int, train_size: int = 4096, batch: int = 256) -> list[str]:
     """Overrides of the overlay suites' CPU scale (docs/cpu_scale_search.md): small_resnet width
-    16, batch 256, crops of area 0.5-1, a seeded training subset of ``train_size`` examples (16
-    steps an epoch at 4,096, so the per-epoch kNN monitor gives the learning curve at one point
-    every 16 steps), ``steps`` optimiser steps, one thread per run."""
+    16, batch ``batch`` (256), crops of area 0.5-1, a seeded training subset of ``train_size``
+    examples (16 steps an epoch at 4,096 and batch 256, so the per-epoch kNN monitor gives the
+    learning curve at one point every 16 steps), ``steps`` optimiser steps, one thread per run."""
     return [
         f"data.train_size={train_size}",
-        "optim.batch_size=256",
+        f"optim.batch_size={batch}",
         "model.width=16",
         "optim.epochs=1000",
         f"optim.max_steps={steps}",

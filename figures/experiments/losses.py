@@ -118,22 +118,13 @@ def losses_config() -> Config:
             },
         },
         "seeds": [0, 1, 2],
-        "overrides": _overrides(STEPS, BATCH),
+        "overrides": cpu_scale(STEPS, TRAIN_SIZE, BATCH),
         "probe": {"n_train": 2048, "n_test": 1000, "layer": "pooled"},
         # the claim: losses alike at head depth >= min_depth, within tolerance (accuracy points;
         # 0.03 is about two binomial standard errors of the 1,000-example test probe at 0.7)
         "alike": {"min_depth": 2, "tolerance": 0.03},
         "runs_root": str(RUNS_DIR),
     }
-
-
-def _overrides(steps: int, batch: int, train_size: int = TRAIN_SIZE) -> list[str]:
-    """``cpu_scale(steps, train_size)`` with batch ``batch`` (an epoch of
-    ``train_size // batch`` steps, a kNN point after each)."""
-    return [
-        f"optim.batch_size={batch}" if o.startswith("optim.batch_size=") else o
-        for o in cpu_scale(steps, train_size=train_size)
-    ]
 
 
 def check_config(cfg: Config) -> None:

@@ -40,9 +40,9 @@ from figures.experiments.common import (
     _steps,
     _sweep,
     _train_time,
+    curves_flatness,
     gains,
     gated_claim,
-    last_quarter_move,
     read_knn_curve,
 )
 from figures.spec import Config, FigureSpec, Results
@@ -271,26 +271,13 @@ def randbits_gate(res: Results) -> Gate:
     return gate({**per_k, **per_p})
 
 
-def curve_moves(steps: Any, curves: Any) -> np.ndarray:
-    """Last-quarter move of the seed-mean kNN curve of each condition: ``curves`` has shape
-    ``(..., seeds, len(steps))``; the result ``(...)``."""
-    c = np.asarray(curves, dtype=float)
-    mean = c.mean(-2)
-    flat = mean.reshape(-1, mean.shape[-1])
-    return np.array([last_quarter_move(steps, row) for row in flat]).reshape(mean.shape[:-1])
-
-
 def flatness(res: Results) -> dict[str, Any]:
     """The largest |last-quarter move| over the figure's conditions and whether it is below
     :data:`FLAT_MOVE` (issue 10, section 2)."""
     steps = res["knn_steps"]
     if len(steps) < 2:
         return {"max_abs": float("nan"), "flat": False}
-    moves = np.concatenate(
-        [curve_moves(steps, res["knn"]).ravel(), curve_moves(steps, res["dropout_knn"]).ravel()]
-    )
-    worst = float(np.abs(moves).max())
-    return {"max_abs": worst, "flat": bool(worst < FLAT_MOVE)}
+    return curves_flatness(steps, [res["knn"], res["dropout_knn"]])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -116,7 +116,7 @@ def suppression_config() -> Config:
             },
         },
         "seeds": [0, 1, 2],
-        "overrides": _overrides(STEPS, BATCH),
+        "overrides": cpu_scale(STEPS, TRAIN_SIZE, BATCH),
         "probe": {"n_train": 2048, "n_test": 1000, "layer": "pooled"},
         "runs_root": str(RUNS_DIR),
     }
@@ -128,15 +128,6 @@ TASK_NAMES = {
     "digit_a": "small digit",
     "digit_b": "large digit",
 }
-
-
-def _overrides(steps: int, batch: int, train_size: int = TRAIN_SIZE) -> list[str]:
-    """``cpu_scale(steps, train_size)`` with batch ``batch`` (an epoch of
-    ``train_size // batch`` steps, a kNN point after each)."""
-    return [
-        f"optim.batch_size={batch}" if o.startswith("optim.batch_size=") else o
-        for o in cpu_scale(steps, train_size=train_size)
-    ]
 
 
 def check_config(cfg: Config) -> None:

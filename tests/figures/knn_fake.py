@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from figures.baselines import resolved_config
 from figures.sweep import RunSpec
@@ -60,3 +61,24 @@ def curve_ends_at_last_step(spec: RunSpec) -> bool:
     whole number of epochs)."""
     c = resolved_config(spec)
     return c.optim.max_steps % (c.data.train_size // c.optim.batch_size) == 0
+
+
+def assert_flatness_said(
+    flatness: Mapping[str, Any],
+    late_rise: float,
+    verdict: str,
+    points: int,
+    title: str,
+    claim_notes: Sequence[Sequence[str]],
+) -> None:
+    """The figure's flatness (``*_flatness(res)`` of hand-made curves whose last quarter rises
+    by ``late_rise``) and its words: ``verdict`` with ``points`` a run in ``title`` and in the
+    notes of every claim (at least one)."""
+    assert flatness["flat"] == (late_rise == 0.0)
+    assert flatness["max_abs"] == pytest.approx(abs(late_rise), abs=1e-9)
+    text = (
+        f"kNN learning curves ({points} points a run): {verdict}, largest last-quarter move of a "
+        f"seed-mean curve {abs(late_rise):.3f} (flat: < 0.02)"
+    )
+    assert text in title
+    assert claim_notes and all(text in notes for notes in claim_notes)

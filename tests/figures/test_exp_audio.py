@@ -22,7 +22,13 @@ from figures.inspect import noisy as _noisy
 
 if str(Path(__file__).parent) not in sys.path:  # tests/figures/knn_fake.py (importlib mode)
     sys.path.insert(0, str(Path(__file__).parent))
-from knn_fake import curve_ends_at_last_step, curves, points_per_run, write_curve
+from knn_fake import (
+    assert_flatness_said,
+    curve_ends_at_last_step,
+    curves,
+    points_per_run,
+    write_curve,
+)
 
 matplotlib.use("Agg")
 
@@ -282,13 +288,6 @@ def test_a_run_with_one_knn_point_is_an_error_naming_it(
 def test_figure_and_claims_say_whether_the_curves_are_flat(late_rise: float, verdict: str) -> None:
     cfg = audio.audio_config()
     res = _results(learned=True, late_rise=late_rise)
-    f = audio.audio_flatness(res)
-    assert f["flat"] == (late_rise == 0.0)
-    assert f["max_abs"] == pytest.approx(late_rise, abs=1e-9)
-    text = (
-        f"kNN learning curves (12 points a run): {verdict}, largest last-quarter move of a "
-        f"seed-mean curve {late_rise:.3f} (flat: < 0.02)"
-    )
-    assert text in audio.plot_audio(res, cfg)._suptitle.get_text()
-    found = audio.claims_audio(res, cfg)
-    assert found and all(text in c.notes for c in found)
+    title = audio.plot_audio(res, cfg)._suptitle.get_text()
+    notes = [c.notes for c in audio.claims_audio(res, cfg)]
+    assert_flatness_said(audio.audio_flatness(res), late_rise, verdict, 12, title, notes)

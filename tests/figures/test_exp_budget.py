@@ -22,7 +22,13 @@ from figures.sweep import Evaluation
 
 if str(Path(__file__).parent) not in sys.path:  # tests/figures/knn_fake.py (importlib mode)
     sys.path.insert(0, str(Path(__file__).parent))
-from knn_fake import curve_ends_at_last_step, curves, points_per_run, write_curve
+from knn_fake import (
+    assert_flatness_said,
+    curve_ends_at_last_step,
+    curves,
+    points_per_run,
+    write_curve,
+)
 
 matplotlib.use("Agg")
 
@@ -293,13 +299,6 @@ def test_a_run_with_one_knn_point_is_an_error_naming_it(
 def test_figure_and_claims_say_whether_the_curves_are_flat(late_rise: float, verdict: str) -> None:
     cfg = budget.budget_config()
     res = _results(learned=True, late_rise=late_rise)
-    f = budget.budget_flatness(res)
-    assert f["flat"] == (late_rise == 0.0)
-    assert f["max_abs"] == pytest.approx(late_rise, abs=1e-9)
-    text = (
-        f"kNN learning curves (10 points a run): {verdict}, largest last-quarter move of a "
-        f"seed-mean curve {late_rise:.3f} (flat: < 0.02)"
-    )
-    assert text in budget.plot_budget(res, cfg)._suptitle.get_text()
-    found = budget.claims_budget(res, cfg)
-    assert found and all(text in c.notes for c in found)
+    title = budget.plot_budget(res, cfg)._suptitle.get_text()
+    notes = [c.notes for c in budget.claims_budget(res, cfg)]
+    assert_flatness_said(budget.budget_flatness(res), late_rise, verdict, 10, title, notes)
