@@ -22,6 +22,9 @@ suite), one torch thread, float32 on the CPU.
 Steps are interleaved (single, two-pass, toggled, single, ...) after a warm-up; the median time
 per step of each is reported. ``viewmaker_step_speedup = t_two_pass / t_single_pass`` (target
 >= 1.9; science.md measured 2.07x), ``viewmaker_step_speedup_toggled = t_toggled / t_single``.
+``viewmaker_valid_conv_speedup = t_plain_conv / t_single``: the same production step with the
+viewmaker's stride-1 convs run by plain ``F.conv2d`` instead of
+:func:`empirical.models.valid_conv.valid_conv2d` (same numbers, oneDNN's slow CPU input gradient).
 ``viewmaker_bench_load`` is the machine's 1-minute load average at the end (other processes make
 every figure here noisier).
 """
@@ -83,6 +86,21 @@ def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int) -> d
 
 
 @contextmanager
+def plain_conv() -> Iterator[None]:
+    """The viewmaker's stride-1 convs through plain ``F.conv2d`` (torch's own backward)."""
+    import torch.nn.functional as F
+
+    import empirical.views.viewmaker as vm
+
+    saved = vm.valid_conv2d
+    vm.valid_conv2d = F.conv2d  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        vm.valid_conv2d = saved
+
+
+@contextmanager
 def only_these_require_grad(
     active: Iterable[nn.Parameter], frozen: Iterable[nn.Parameter]
 ) -> Iterator[None]:
@@ -116,6 +134,11 @@ def two_pass_step(parts: Parts, batch: Batch, cfg: Config, toggle: bool) -> None
     parts.scheduler.step()
 
 
+def _with_plain_conv(step: Callable[[], object]) -> object:
+    with plain_conv():
+        return step()
+
+
 def load_average() -> float:
     """The 1-minute load average (0 where the platform has none)."""
     return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
@@ -131,6 +154,7 @@ def run() -> dict[str, float | int | str]:
         t = interleaved_medians(
             {
                 "single": single,
+                "plain_conv": lambda: _with_plain_conv(single),
                 "two_pass": lambda: two_pass_step(parts, batch, cfg, toggle=False),
                 "toggled": lambda: two_pass_step(parts, batch, cfg, toggle=True),
             },
@@ -141,7 +165,9 @@ def run() -> dict[str, float | int | str]:
     return {
         "viewmaker_step_speedup": t["two_pass"] / t["single"],
         "viewmaker_step_speedup_toggled": t["toggled"] / t["single"],
+        "viewmaker_valid_conv_speedup": t["plain_conv"] / t["single"],
         "viewmaker_single_pass_step_s": t["single"],
+        "viewmaker_plain_conv_step_s": t["plain_conv"],
         "viewmaker_two_pass_step_s": t["two_pass"],
         "viewmaker_two_pass_toggled_step_s": t["toggled"],
         "viewmaker_bench_preset": DEFAULT,

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from empirical.data.base import Batch
+from empirical.models.valid_conv import valid_conv2d
 from empirical.views.base import SingleView, ViewPair, finish_pair
 
 L1_SMOOTHING = 1e-4  # the released code's denominator smoothing
@@ -56,10 +57,22 @@ def l1_budget(out: torch.Tensor, eps: float) -> torch.Tensor:
 
 
 class _Conv(nn.Sequential):
-    """Reflection padding + conv (size-preserving at stride 1)."""
+    """Reflection padding + conv (size-preserving at stride 1). At stride 1 the conv runs as
+    :func:`~empirical.models.valid_conv.valid_conv2d` (same numbers; its CPU input gradient is
+    about 14x faster for the 9x9 output conv); the children stay ``(pad, conv)``, so
+    checkpoints keep their keys."""
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1) -> None:
         super().__init__(nn.ReflectionPad2d(kernel // 2), nn.Conv2d(cin, cout, kernel, stride))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pad, conv = self[0], self[1]
+        assert isinstance(conv, nn.Conv2d)
+        y = pad(x)
+        if conv.stride != (1, 1):
+            out: torch.Tensor = conv(y)
+            return out
+        return valid_conv2d(y, conv.weight, conv.bias)
 
 
 class _ResidualBlock(nn.Module):

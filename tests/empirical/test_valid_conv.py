@@ -1,0 +1,88 @@
+"""``valid_conv2d`` is ``F.conv2d`` (stride 1, no padding) in value and in every gradient, and the
+viewmaker built on it computes what plain convolutions compute."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import empirical.views.viewmaker as vm_module
+from empirical.models.valid_conv import valid_conv2d
+from empirical.views.viewmaker import Viewmaker
+
+SHAPES = [  # (batch, C_in, C_out, kernel h, kernel w, input h, input w)
+    (2, 3, 2, 3, 3, 7, 6),
+    (3, 2, 3, 5, 2, 9, 8),
+    (1, 1, 1, 1, 1, 4, 4),
+    (1, 2, 2, 9, 9, 10, 9),
+]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("bias", [True, False])
+def test_gradcheck_float64(shape: tuple[int, ...], bias: bool) -> None:
+    b, cin, cout, kh, kw, h, w = shape
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(b, cin, h, w, dtype=torch.float64, generator=g, requires_grad=True)
+    wt = torch.randn(cout, cin, kh, kw, dtype=torch.float64, generator=g, requires_grad=True)
+    inputs = [x, wt]
+    if bias:
+        inputs.append(torch.randn(cout, dtype=torch.float64, generator=g, requires_grad=True))
+    assert torch.autograd.gradcheck(lambda *a: valid_conv2d(*a), inputs)
+    assert torch.autograd.gradgradcheck(lambda *a: valid_conv2d(*a), inputs)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_matches_conv2d_float32(shape: tuple[int, ...]) -> None:
+    b, cin, cout, kh, kw, h, w = shape
+    g = torch.Generator().manual_seed(1)
+    x0 = torch.randn(b, cin, h, w, generator=g)
+    w0 = torch.randn(cout, cin, kh, kw, generator=g)
+    b0 = torch.randn(cout, generator=g)
+    grad = torch.randn(b, cout, h - kh + 1, w - kw + 1, generator=g)
+    results = []
+    for fn in (valid_conv2d, F.conv2d):
+        x, wt, bs = (t.clone().requires_grad_() for t in (x0, w0, b0))
+        y = fn(x, wt, bs)
+        y.backward(grad)
+        results.append((y.detach(), x.grad, wt.grad, bs.grad))
+    for ours, theirs in zip(*results, strict=True):
+        assert ours is not None and theirs is not None
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+
+
+def test_only_requested_gradients() -> None:
+    x = torch.randn(2, 3, 6, 6)  # no grad: the viewmaker's first conv reads data
+    wt = torch.randn(4, 3, 3, 3, requires_grad=True)
+    valid_conv2d(x, wt).sum().backward()
+    assert x.grad is None and wt.grad is not None
+
+
+def _viewmaker_grads(plain: bool) -> dict[str, torch.Tensor]:
+    torch.manual_seed(0)
+    vm = Viewmaker(3, base_channels=4, num_res_blocks=1).double()
+    x = torch.rand(4, 3, 12, 10, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    saved = vm_module.valid_conv2d
+    if plain:
+        vm_module.valid_conv2d = F.conv2d  # type: ignore[assignment]
+    try:
+        v = vm(x, torch.Generator().manual_seed(3))
+        (v * torch.linspace(-1, 1, v.numel(), dtype=v.dtype).view_as(v)).sum().backward()
+    finally:
+        vm_module.valid_conv2d = saved
+    return {n: p.grad.clone() for n, p in vm.named_parameters() if p.grad is not None}
+
+
+def test_viewmaker_gradients_equal_plain_convolutions() -> None:
+    ours, plain = _viewmaker_grads(False), _viewmaker_grads(True)
+    assert ours.keys() == plain.keys() and len(ours) > 10
+    scale = max(g.abs().max().item() for g in plain.values())
+    for name in ours:
+        torch.testing.assert_close(ours[name], plain[name], rtol=1e-9, atol=1e-12 * scale)
+
+
+def test_viewmaker_checkpoint_keys_unchanged() -> None:
+    keys = set(Viewmaker(3, base_channels=4, num_res_blocks=1).state_dict())
+    assert {"down.0.1.weight", "down.0.1.bias", "out.1.weight", "up.0.1.weight"} <= keys
+    assert "res_blocks.0.conv1.1.weight" in keys
