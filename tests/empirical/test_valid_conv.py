@@ -8,15 +8,21 @@ import torch
 import torch.nn.functional as F
 
 import empirical.views.viewmaker as vm_module
-from empirical.models.valid_conv import valid_conv2d
+from empirical.models.valid_conv import FFT_MIN_TAPS, valid_conv2d
 from empirical.views.viewmaker import Viewmaker
 
 SHAPES = [  # (batch, C_in, C_out, kernel h, kernel w, input h, input w)
-    (2, 3, 2, 3, 3, 7, 6),
+    (2, 3, 2, 3, 3, 7, 6),  # direct, fast input gradient
     (3, 2, 3, 5, 2, 9, 8),
     (1, 1, 1, 1, 1, 4, 4),
+    (2, 2, 3, 5, 5, 8, 7),  # FFT (25 taps)
     (1, 2, 2, 9, 9, 10, 9),
 ]
+
+
+def test_both_paths_are_covered() -> None:
+    taps = [kh * kw for _, _, _, kh, kw, _, _ in SHAPES]
+    assert min(taps) < FFT_MIN_TAPS <= max(taps)
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -49,7 +55,9 @@ def test_matches_conv2d_float32(shape: tuple[int, ...]) -> None:
         results.append((y.detach(), x.grad, wt.grad, bs.grad))
     for ours, theirs in zip(*results, strict=True):
         assert ours is not None and theirs is not None
-        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+        # float32 rounding: the FFT's weight gradient sums over batch and pixels (about 2e-5)
+        error = (ours - theirs).abs().max() / theirs.abs().max()
+        assert error < 1e-4
 
 
 def test_only_requested_gradients() -> None:
