@@ -46,6 +46,7 @@ from empirical.config import Config
 from empirical.data.base import Batch
 from empirical.data.subsets import channel_counts
 from empirical.distributed import DistInfo
+from empirical.models.valid_conv import plain_conv2d
 from empirical.parts import Parts, build_dataset, build_parts, to_device
 from empirical.presets import DEFAULT, get
 from empirical.step import loss_terms, train_step
@@ -86,21 +87,6 @@ def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int) -> d
 
 
 @contextmanager
-def plain_conv() -> Iterator[None]:
-    """The viewmaker's stride-1 convs through plain ``F.conv2d`` (torch's own backward)."""
-    import torch.nn.functional as F
-
-    import empirical.views.viewmaker as vm
-
-    saved = vm.valid_conv2d
-    vm.valid_conv2d = F.conv2d  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        vm.valid_conv2d = saved
-
-
-@contextmanager
 def only_these_require_grad(
     active: Iterable[nn.Parameter], frozen: Iterable[nn.Parameter]
 ) -> Iterator[None]:
@@ -135,7 +121,7 @@ def two_pass_step(parts: Parts, batch: Batch, cfg: Config, toggle: bool) -> None
 
 
 def _with_plain_conv(step: Callable[[], object]) -> object:
-    with plain_conv():
+    with plain_conv2d():
         return step()
 
 

@@ -23,6 +23,8 @@ dilation 1, groups 1) in value and gradients; on CUDA it IS ``F.conv2d``. Double
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -35,7 +37,6 @@ class _ValidConv2d(torch.autograd.Function):
         ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     ) -> torch.Tensor:
         ctx.save_for_backward(x, weight)
-        ctx.has_bias = bias is not None
         return F.conv2d(x, weight, bias)
 
     @staticmethod
@@ -61,12 +62,25 @@ class _ValidConv2d(torch.autograd.Function):
                 1,
                 [False, True, False],
             )[1]
-        if need_b and ctx.has_bias:
+        if need_b:  # False when bias is None
             grad_b = grad.sum(dim=(0, 2, 3))
         return grad_x, grad_w, grad_b
 
 
 FFT_MIN_TAPS = 25  # kernels with at least this many taps (5x5 and up) use the FFT
+_plain = False  # set by plain_conv2d()
+
+
+@contextmanager
+def plain_conv2d() -> Iterator[None]:
+    """Within it, :func:`valid_conv2d` is plain ``F.conv2d`` (torch's own kernels and backward):
+    the reference that ``benchmarks/viewmaker.py`` times and the tests compare against."""
+    global _plain
+    saved, _plain = _plain, True
+    try:
+        yield
+    finally:
+        _plain = saved
 
 
 def fft_valid_conv2d(
@@ -93,8 +107,8 @@ def valid_conv2d(
 ) -> torch.Tensor:
     """``F.conv2d(x, weight, bias)`` (stride 1, no padding, groups 1) on the CPU: by the FFT for
     kernels of ``FFT_MIN_TAPS`` taps or more, else with the fast input gradient (module
-    docstring); plain ``F.conv2d`` off the CPU."""
-    if x.device.type != "cpu":
+    docstring); plain ``F.conv2d`` off the CPU and within :func:`plain_conv2d`."""
+    if _plain or x.device.type != "cpu":
         return F.conv2d(x, weight, bias)
     if weight.shape[-2] * weight.shape[-1] >= FFT_MIN_TAPS:
         return fft_valid_conv2d(x, weight, bias)

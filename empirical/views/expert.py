@@ -91,7 +91,7 @@ def shift_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     )  # 6 x hue, in (-1, 5]
     hue = torch.remainder(sextant / 6.0, 1.0)
     hue = hue.masked_fill(hue >= 1.0, 0.0)  # float32 rounding can give exactly 1
-    hue = torch.remainder(hue + _per_example(shift).squeeze(-3), 1.0)
+    hue = torch.remainder(hue + shift[:, None, None], 1.0)
     hue6 = hue.masked_fill(hue >= 1.0, 0.0) * 6.0
     vs = v * s
     channels = []

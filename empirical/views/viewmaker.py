@@ -58,8 +58,8 @@ def l1_budget(out: torch.Tensor, eps: float) -> torch.Tensor:
 
 class _Conv(nn.Sequential):
     """Reflection padding + conv (size-preserving at stride 1). At stride 1 the conv runs as
-    :func:`~empirical.models.valid_conv.valid_conv2d` (same numbers; its CPU input gradient is
-    about 14x faster for the 9x9 output conv); the children stay ``(pad, conv)``, so
+    :func:`~empirical.models.valid_conv.valid_conv2d` (same numbers; on the CPU the 9x9 output
+    conv's forward and backward are 6x faster); the children stay ``(pad, conv)``, so
     checkpoints keep their keys."""
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1) -> None:

@@ -3,12 +3,13 @@ viewmaker built on it computes what plain convolutions compute."""
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import pytest
 import torch
 import torch.nn.functional as F
 
-import empirical.views.viewmaker as vm_module
-from empirical.models.valid_conv import FFT_MIN_TAPS, valid_conv2d
+from empirical.models.valid_conv import FFT_MIN_TAPS, plain_conv2d, valid_conv2d
 from empirical.views.viewmaker import Viewmaker
 
 SHAPES = [  # (batch, C_in, C_out, kernel h, kernel w, input h, input w)
@@ -60,6 +61,14 @@ def test_matches_conv2d_float32(shape: tuple[int, ...]) -> None:
         assert error < 1e-4
 
 
+def test_plain_conv2d_is_torchs_own_conv() -> None:
+    x, wt = torch.randn(1, 2, 12, 12), torch.randn(3, 2, 9, 9)
+    with plain_conv2d():
+        plain = valid_conv2d(x, wt)
+    torch.testing.assert_close(plain, F.conv2d(x, wt), rtol=0, atol=0)  # bit for bit
+    assert not torch.equal(valid_conv2d(x, wt), plain)  # the FFT path rounds differently
+
+
 def test_only_requested_gradients() -> None:
     x = torch.randn(2, 3, 6, 6)  # no grad: the viewmaker's first conv reads data
     wt = torch.randn(4, 3, 3, 3, requires_grad=True)
@@ -71,14 +80,9 @@ def _viewmaker_grads(plain: bool) -> dict[str, torch.Tensor]:
     torch.manual_seed(0)
     vm = Viewmaker(3, base_channels=4, num_res_blocks=1).double()
     x = torch.rand(4, 3, 12, 10, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
-    saved = vm_module.valid_conv2d
-    if plain:
-        vm_module.valid_conv2d = F.conv2d  # type: ignore[assignment]
-    try:
+    with plain_conv2d() if plain else nullcontext():
         v = vm(x, torch.Generator().manual_seed(3))
         (v * torch.linspace(-1, 1, v.numel(), dtype=v.dtype).view_as(v)).sum().backward()
-    finally:
-        vm_module.valid_conv2d = saved
     return {n: p.grad.clone() for n, p in vm.named_parameters() if p.grad is not None}
 
 
