@@ -6,6 +6,10 @@ Drawing figures (``all`` or names) shows one progress display for the whole job
 (``empirical.progress.JobProgress``): the figure, runs done / total over every figure's sweep
 (counted up front from each figure's ``FigureSpec.specs`` and corrected when its sweep starts),
 elapsed time, rate and ETA; on a terminal a bar, in a log one line per finished run.
+When more than one figure is drawn, the training runs of all of them go first through one
+pool, longest first (``figures.prefetch``; its stage is "training runs"), so that no sweep
+waits on another's tail; each figure then only evaluates its untrained twins and draws.
+``--per-figure`` gives each figure's sweep its own runs again.
 ``--dry-run`` (or ``plan``) only prints, per figure, whether its results are cached and how many
 runs its sweep has: trained already, to resume, to train, untrained twins, and the training time
 left, estimated from its completed runs or from ``make bench``'s step times.
@@ -33,7 +37,7 @@ from pathlib import Path
 from empirical.cli import prog
 from empirical.progress import JobProgress, reporting
 from figures import executors
-from figures.registry import FIGURES, RESULTS_DIR, make_figure
+from figures.registry import FIGURES, RESULTS_DIR, in_order, make_figure
 from figures.spec import Config, FigureSpec
 from figures.sweep import RUNS_DIR, RunSpec, default_jobs
 
@@ -62,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="FILE",
         help="claims: splice the README section into FILE between its claims markers",
     )
+    parser.add_argument(
+        "--per-figure",
+        action="store_true",
+        help="train each figure's runs in its own sweep (default with several figures: one "
+        "pool for all their training runs first, longest first)",
+    )
     _cluster_arguments(parser)
     args = parser.parse_args(argv)
     try:
@@ -88,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    names = in_order(names, FIGURES)  # a figure after those whose runs it reads
     if dry_run:
         plans, steps = [], bench_step_seconds()
         for name in names:
@@ -97,11 +108,17 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: cannot plan {name}: {type(exc).__name__}: {exc}", file=sys.stderr)
         print(render_plan(plans, default_jobs()), end="")
         return 0 if len(plans) == len(names) else 1
-    job = JobProgress(_stages(names, args.force))
+    pooled = [] if args.per_figure else _to_compute(names, args.force)
+    if len(pooled) < 2:
+        pooled = []
+    shared = _shared(pooled)
+    job = JobProgress(_stages(names, args.force, shared, pooled))
     with (
         executors.using(executor) if executor is not None else contextlib.nullcontext(),
         reporting(job),
     ):
+        if shared:
+            _train_shared(shared, job)
         for name in names:
             job.begin(name)
             t0 = time.perf_counter()
@@ -309,10 +326,54 @@ def render_plan(plans: Sequence[FigurePlan], jobs: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _stages(names: Sequence[str], force: bool) -> list[tuple[str, int, int]]:
+SHARED_STAGE = "training runs"
+
+
+def _to_compute(names: Sequence[str], force: bool) -> list[str]:
+    """The figures of ``names`` whose results will be computed (not only redrawn)."""
+    return [n for n in names if force or not results_current(n, FIGURES[n].default_config())]
+
+
+def _shared(pooled: Sequence[str]) -> dict[Path, list[RunSpec]]:
+    """The training runs of the figures ``pooled``, merged and longest first, per sweep root."""
+    from figures.prefetch import shared_runs
+
+    return shared_runs([(n, FIGURES[n]) for n in pooled]) if pooled else {}
+
+
+def _train_shared(shared: Mapping[Path, Sequence[RunSpec]], job: JobProgress) -> None:
+    """Train and evaluate the runs ``shared`` (:func:`_shared`) in one pool per sweep root. A
+    failed run is logged and left to its figure's sweep, which tries it again and reports it
+    with the figure."""
+    from figures.sweep import SweepError, run_sweep
+
+    job.begin(SHARED_STAGE)
+    for root, specs in shared.items():
+        try:
+            run_sweep(specs, root)
+        except SweepError as e:
+            job.log(f"{SHARED_STAGE}: {e}; their figures try them again")
+    job.end()
+
+
+def _stages(
+    names: Sequence[str],
+    force: bool,
+    shared: Mapping[Path, Sequence[RunSpec]] | None = None,
+    pooled: Sequence[str] = (),
+) -> list[tuple[str, int, int]]:
     """The job's stages for :class:`JobProgress`: per figure its runs and runs to train (0 for a
-    figure whose runs cannot be listed: it is counted when its sweep starts)."""
-    out = []
+    figure whose runs cannot be listed: it is counted when its sweep starts). With the runs
+    ``shared`` by the figures ``pooled`` (:func:`_train_shared`) a first stage counts those runs
+    once, and each pooled figure counts its runs (found up to date by then) and twins but
+    nothing to train."""
+    from figures.sweep import _completed
+
+    out: list[tuple[str, int, int]] = []
+    runs = [(root, s) for root, specs in (shared or {}).items() for s in specs]
+    if runs:
+        todo = sum(not _completed(s.run_dir(root)) for root, s in runs)
+        out.append((SHARED_STAGE, len(runs), todo))
     for name in names:
         try:
             p = plan_figure(name, FIGURES[name], force)
@@ -320,7 +381,7 @@ def _stages(names: Sequence[str], force: bool) -> list[tuple[str, int, int]]:
             print(f"figures: cannot count the runs of {name} up front: {exc}", file=sys.stderr)
             out.append((name, 0, 0))
             continue
-        out.append((name, p.sweep_runs, p.sweep_train))
+        out.append((name, p.sweep_runs, 0 if name in pooled else p.sweep_train))
     return out
 
 

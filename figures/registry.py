@@ -10,6 +10,7 @@ PNG and PDF into ``figures/out/`` together with ``NAME.config.json``.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -51,6 +52,35 @@ for _spec in (
     suppression.EXP_SUPPRESSION,
 ):
     FIGURES.register(_spec.name, _spec, description=_spec.description)
+
+
+def in_order(names: Sequence[str], figures: Mapping[str, FigureSpec] | None = None) -> list[str]:
+    """``names`` with every figure after the figures among ``names`` whose runs it reads
+    (``FigureSpec.reads``), otherwise in the given order.
+
+    Raises:
+        ValueError: the figures read each other in a cycle (names them).
+    """
+    figs = FIGURES if figures is None else figures
+    wanted = set(names)
+    out: list[str] = []
+    visiting: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in out:
+            return
+        if name in visiting:
+            raise ValueError(f"figures read each other's runs in a cycle: {' -> '.join(visiting)}")
+        visiting.append(name)
+        for dep in figs[name].reads:
+            if dep in wanted:
+                visit(dep)
+        visiting.pop()
+        out.append(name)
+
+    for n in names:
+        visit(n)
+    return out
 
 
 def load_or_compute(

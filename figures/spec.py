@@ -31,3 +31,6 @@ class FigureSpec:
     # (``all --dry-run`` and the job's progress display). None: the figure trains nothing, or
     # its runs are only counted once its sweep starts
     specs: Callable[[Config], Sequence[RunSpec]] | None = None
+    # figures whose trained runs ``compute`` reads without training them itself: drawing
+    # several figures (``python -m figures all``) draws these first (figures.registry.in_order)
+    reads: tuple[str, ...] = ()

@@ -442,4 +442,5 @@ EXP_DYNAMICS = FigureSpec(
     plot_dynamics,
     dynamics_config,
     claims_dynamics,
+    reads=("exp_oracle_dropout",),
 )

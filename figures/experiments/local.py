@@ -359,4 +359,5 @@ EXP_LOCAL_FEATURES = FigureSpec(
     plot_local,
     local_config,
     claims_local,
+    reads=(SOURCE_FIGURE,),
 )

@@ -148,7 +148,7 @@ def _fake_make_figure(figs: dict[str, FigureSpec]) -> Callable[..., list[Path]]:
         specs = list(spec.specs(cfg))
         twins = baselines.unique(baselines.untrained_twins(specs, ()))
         for t in twins:
-            t.run_dir(root).mkdir(parents=True)
+            t.run_dir(root).mkdir(parents=True, exist_ok=True)
             (t.run_dir(root) / "summary.json").write_text('{"status": "completed"}')
         run_sweep([*specs, *twins], root, executor=FakeExecutor())
         return []
@@ -163,7 +163,7 @@ def test_drawing_all_shows_one_job_over_every_figure(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(cli, "FIGURES", figs)
     monkeypatch.setattr(cli, "make_figure", _fake_make_figure(figs))
-    assert cli.main(["all"]) == 0
+    assert cli.main(["all", "--per-figure"]) == 0
     runs = [ln for ln in capsys.readouterr().err.splitlines() if " runs " in ln]
     # 2 + 3 runs and their 2 + 3 untrained twins (one per seed), counted before anything ran
     assert runs[0].startswith("[fig-a] runs 1/10 (trained 1/5)")
@@ -171,6 +171,45 @@ def test_drawing_all_shows_one_job_over_every_figure(
     assert runs[-1].startswith("[fig-b] runs 10/10 (trained 5/5)")
     assert "eta 0:00:00" in runs[-1]
     assert (tmp_path / "results" / "summary.md").exists()
+
+
+def test_drawing_all_trains_every_figures_runs_in_one_pool_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    figs = _fake_figures(tmp_path, {"fig-a": 2, "fig-b": 3})
+    # fig-c lists fig-a's runs again (as exp_dynamics lists the oracle figure's): trained once
+    figs["fig-c"] = replace(figs["fig-a"], name="fig-c")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "FIGURES", figs)
+    monkeypatch.setattr(cli, "make_figure", _fake_make_figure(figs))
+    pool: list[str] = []
+
+    class PoolExecutor(FakeExecutor):
+        def map(
+            self, fn: Callable[..., Any], calls: Sequence[tuple[Any, ...]]
+        ) -> Iterator[Outcome]:
+            yield from super().map(fn, calls)
+            for spec, root in calls:  # what a trained run leaves
+                pool.append(str(spec.run_dir(root)))
+                spec.run_dir(root).mkdir(parents=True)
+                (spec.run_dir(root) / "summary.json").write_text('{"status": "completed"}')
+
+    monkeypatch.setattr(cli.executors, "active", lambda: PoolExecutor())
+    assert cli.main(["all"]) == 0
+    runs = [ln for ln in capsys.readouterr().err.splitlines() if " runs " in ln]
+    # the pool: 5 distinct runs, all trained, before any figure; then each figure's sweep finds
+    # its runs up to date (2 + 3 + 2) and evaluates the twins (2 + 3 + 2): 5 + 14 in all
+    assert len(pool) == 5 == len(set(pool))
+    assert [ln.split(" runs ")[0] for ln in runs[:5]] == ["[training runs]"] * 5
+    assert runs[0].startswith("[training runs] runs 1/19 (trained 1/5)")
+    assert runs[4].startswith("[training runs] runs 5/19 (trained 5/5)")
+    assert all("trained 5/5" in ln for ln in runs[5:])
+    assert runs[-1].startswith("[fig-c] runs 19/19 (trained 5/5)")
+    # with one figure to draw there is no pool stage: its own sweep trains
+    capsys.readouterr()
+    pool.clear()
+    assert cli.main(["fig-b", "--force"]) == 0
+    assert pool == []
 
 
 def test_dry_run_counts_cached_and_to_train_runs_without_running(

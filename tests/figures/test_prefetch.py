@@ -1,0 +1,104 @@
+"""figures.prefetch: the training runs of many figures, merged by run directory and ordered
+longest first for one pool (``python -m figures all``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from figures import prefetch
+from figures.spec import Config, FigureSpec
+from figures.sweep import Evaluation, RunSpec
+
+PRESET = "randbits-cpu"
+PROBE = Evaluation("fig-probe", "probe", {"n_train": 64})
+
+
+def _spec(figure: str, name: str, *overrides: str, evals: tuple[Evaluation, ...] = ()) -> RunSpec:
+    return RunSpec(figure, name, PRESET, ("optim.max_steps=10", *overrides), 0, evals)
+
+
+def test_merge_keeps_one_entry_per_run_directory_without_evaluations(tmp_path: Path) -> None:
+    a = _spec("fig", "a", evals=(PROBE,))
+    b = _spec("fig", "b", evals=(PROBE,))
+    merged = prefetch.merge([a, b, _spec("fig", "a"), a], tmp_path)
+    assert [m.name for m in merged] == ["a", "b"]
+    assert [m.run_dir(tmp_path) for m in merged] == [a.run_dir(tmp_path), b.run_dir(tmp_path)]
+    assert all(m.evaluations == () for m in merged)  # each figure's sweep evaluates
+    # the same name in another figure is another run directory
+    assert len(prefetch.merge([a, _spec("fig2", "a")], tmp_path)) == 2
+
+
+def test_cost_orders_viewmaker_and_penalty_runs_and_longer_runs_first() -> None:
+    short = _spec("fig", "short")
+    long = _spec("fig", "long", "optim.max_steps=40")
+    wide = _spec("fig", "wide", "optim.batch_size=512")
+    penalty = _spec("fig", "penalty", "regulariser.weight=0.1")
+    fixed = prefetch.FIXED_COST
+    assert prefetch.cost(long) - fixed == pytest.approx(4 * (prefetch.cost(short) - fixed))
+    assert prefetch.cost(penalty) - fixed == pytest.approx(
+        prefetch.PENALTY_FACTOR * (prefetch.cost(short) - fixed)
+    )
+    assert prefetch.cost(wide) > prefetch.cost(short)
+    order = prefetch.longest_first([short, penalty, long, wide, _spec("fig", "short2")])
+    assert [s.name for s in order] == ["long", "wide", "penalty", "short", "short2"]
+
+
+def test_cost_counts_the_viewmaker_factor() -> None:
+    plain = RunSpec("fig", "e", "expert-shapes-cpu", ("optim.max_steps=10",))
+    vm = RunSpec("fig", "v", "viewmaker-shapes-cpu", ("optim.max_steps=10",))
+    batch = {"optim.batch_size=64"}
+    plain, vm = (RunSpec(s.figure, s.name, s.preset, (*s.overrides, *batch)) for s in (plain, vm))
+    fixed = prefetch.FIXED_COST
+    assert prefetch.cost(vm) - fixed == pytest.approx(
+        prefetch.VIEWMAKER_FACTOR * (prefetch.cost(plain) - fixed)
+    )
+
+
+def test_shared_runs_skips_figures_without_listed_or_listable_runs(tmp_path: Path) -> None:
+    def config() -> Config:
+        return {"runs_root": str(tmp_path)}
+
+    def broken(cfg: Config) -> list[RunSpec]:
+        raise ValueError("cannot list")
+
+    def fig(name: str, specs: object) -> FigureSpec:
+        return FigureSpec(name, name, lambda c: {}, lambda r, c: None, config, specs=specs)  # type: ignore[arg-type]
+
+    listed = fig("fig", lambda c: [_spec("fig", "a"), _spec("fig", "b", "optim.max_steps=20")])
+    out = prefetch.shared_runs(
+        [("fig", listed), ("theory", fig("theory", None)), ("bad", fig("bad", broken))]
+    )
+    assert list(out) == [tmp_path]
+    assert [s.name for s in out[tmp_path]] == ["b", "a"]
+
+
+def test_all_draws_a_figure_after_the_figures_whose_runs_it_reads() -> None:
+    from figures.registry import FIGURES, in_order
+
+    order = in_order(sorted(FIGURES))
+    assert sorted(order) == sorted(FIGURES)
+    # exp_dynamics and exp_local_features read the oracle figure's runs and train nothing:
+    # alphabetically they come first, and a make figures from scratch stopped at exp_dynamics
+    for reader in ("exp_dynamics", "exp_local_features"):
+        assert "exp_oracle_dropout" in FIGURES[reader].reads
+        assert order.index(reader) > order.index("exp_oracle_dropout")
+    # a figure read by one not asked for adds nothing; the others keep their order
+    assert in_order(["exp_dynamics", "exp_audio"]) == ["exp_dynamics", "exp_audio"]
+
+
+def test_in_order_rejects_figures_that_read_each_other() -> None:
+    from figures.registry import in_order
+
+    def config() -> Config:
+        return {}
+
+    def fig(name: str, reads: tuple[str, ...]) -> FigureSpec:
+        return FigureSpec(name, name, lambda c: {}, lambda r, c: None, config, reads=reads)
+
+    figs = {"a": fig("a", ("b",)), "b": fig("b", ("c",)), "c": fig("c", ("a",))}
+    with pytest.raises(ValueError, match="cycle: a -> b -> c"):
+        in_order(["a", "b", "c"], figs)
+    figs["c"] = fig("c", ())
+    assert in_order(["a", "b", "c"], figs) == ["c", "b", "a"]
