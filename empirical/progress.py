@@ -110,6 +110,7 @@ def job_eta(
     busy: Mapping[str, float],
     done: Mapping[str, int],
     left: Mapping[str, int],
+    prior: Mapping[str, float] | None = None,
 ) -> float | None:
     """Seconds left of a job whose runs come in kinds (e.g. ``train``: runs that train, ``other``:
     runs that are only evaluated or skipped).
@@ -118,9 +119,11 @@ def job_eta(
     runs (``busy``: summed worker seconds of the finished runs of that kind); the work is done at
     the job's speed so far, summed busy seconds per elapsed second (about the number of parallel
     workers). A kind other than ``train`` none of whose runs has finished yet (the untrained
-    twins, evaluated after the trained runs) is estimated at the mean of the dearest finished
-    kind, an upper bound. 0 when nothing is left; None when it cannot be estimated yet (no
-    training run has finished while some are left, or no busy time has been measured).
+    twins, evaluated after the trained runs) is estimated at its ``prior`` seconds where given
+    (:class:`JobProgress`: the mean evaluation time of the trained runs), else at the mean of
+    the dearest finished kind, an upper bound. 0 when nothing is left; None when it cannot be
+    estimated yet (no training run has finished while some are left, or no busy time has been
+    measured).
     """
     if sum(left.values()) == 0:
         return 0.0
@@ -133,6 +136,9 @@ def job_eta(
         if n <= 0:
             continue
         if done.get(kind, 0) == 0:
+            if kind != "train" and prior and kind in prior:
+                work += n * prior[kind]
+                continue
             if kind == "train" or not means:
                 return None
             work += n * max(means.values())  # bounded by the dearest finished kind
@@ -193,6 +199,7 @@ class JobProgress:
         self.start_time = clock()
         self.current: Stage | None = None
         self.busy = {"train": 0.0, "other": 0.0}
+        self.trained_eval_s, self.trained_evals = 0.0, 0  # evaluations of trained runs
         use_bar = bool(getattr(self.stream, "isatty", lambda: False)()) if bar is None else bar
         self.bar: tqdm | None = None
         if use_bar:
@@ -230,11 +237,13 @@ class JobProgress:
         """Seconds left (:func:`job_eta`), None while unknown."""
         left_train = self.total_train - self.done_train
         left_other = self.total - self.done - left_train
+        n = self.trained_evals
         return job_eta(
             self.elapsed_s,
             self.busy,
             {"train": self.done_train, "other": self.done - self.done_train},
             {"train": left_train, "other": max(left_other, 0)},
+            {"other": self.trained_eval_s / n} if n else None,
         )
 
     def status(self) -> str:
@@ -270,12 +279,18 @@ class JobProgress:
         stage.announced_train += train
         self._refresh()
 
-    def finished(self, message: str, trained: bool, busy_s: float) -> None:
-        """One run finished (``trained``: it trained; ``busy_s``: its worker seconds); prints
-        ``[stage] runs i/n (...): message``."""
+    def finished(
+        self, message: str, trained: bool, busy_s: float, eval_s: float | None = None
+    ) -> None:
+        """One run finished (``trained``: it trained; ``busy_s``: its worker seconds, of which
+        ``eval_s`` evaluating it: a trained run's evaluation time estimates the runs only
+        evaluated, before any of them finished); prints ``[stage] runs i/n (...): message``."""
         stage = self._stage()
         stage.done += 1
         stage.done_train += int(trained)
+        if trained and eval_s is not None and eval_s > 0:
+            self.trained_eval_s += eval_s
+            self.trained_evals += 1
         self.busy["train" if trained else "other"] += max(busy_s, 0.0)
         self.log(f"[{stage.name}] {self.status()}: {message}")
         self._refresh()

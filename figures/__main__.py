@@ -381,7 +381,10 @@ def _stages(
             print(f"figures: cannot count the runs of {name} up front: {exc}", file=sys.stderr)
             out.append((name, 0, 0))
             continue
-        out.append((name, p.sweep_runs, 0 if name in pooled else p.sweep_train))
+        if name in pooled:
+            out.append((name, 0 if p.results_current else p.twins, 0))
+        else:
+            out.append((name, p.sweep_runs, p.sweep_train))
     return out
 
 

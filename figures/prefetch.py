@@ -4,13 +4,14 @@ Drawing figure after figure runs each figure's sweep on its own, so every sweep 
 a tail: the last runs finish while the other workers wait. In a sweep of viewmaker runs that
 tail lasts minutes. :func:`shared_runs` collects the training runs that the figures list
 (``FigureSpec.specs``). It drops duplicates: a run that two figures share, such as the oracle
-runs that exp_views_multitask reuses, appears once. It orders the runs longest first
-(:func:`cost`, the longest-processing-time rule), so one pool trains them all before any figure
-is drawn. Each figure's own sweep then finds its runs trained: it evaluates them and its
-untrained twins (in its workers, as before) and draws.
+runs that exp_views_multitask reuses, appears once, with the evaluations of both. It orders the
+runs longest first (:func:`cost`, the longest-processing-time rule), so one pool trains and
+evaluates them all before any figure is drawn. Each figure's own sweep then finds its runs up to
+date: it evaluates its untrained twins and what the pool left to it (:data:`LEFT_TO_FIGURE`)
+and draws.
 
-This is only a schedule. A figure's sweep still decides what it needs: a run the pool missed
-is trained there as before.
+This is only a schedule. A figure's sweep still decides what it needs: a run or an evaluation
+the pool missed is done there as before.
 """
 
 from __future__ import annotations
@@ -31,17 +32,25 @@ PENALTY_FACTOR = 2.6
 # a run's cost before and around its steps (the training subprocess, data, kNN monitor,
 # checkpoints), in the units of cost(): about 20 s at the oracle runs' 192 x 256 for 80 s
 FIXED_COST = 12000.0
+# evaluations the pool leaves to each figure's sweep: exp_audio and exp_viewmaker_budget train
+# one set of dropout-rate judges and share it among their runs before these evaluations
+LEFT_TO_FIGURE = ("dropout-rate",)
 
 
 def merge(specs: Iterable[RunSpec], root: Path = RUNS_DIR) -> list[RunSpec]:
-    """``specs`` without their evaluations, one entry per run directory, in first-seen order.
+    """``specs`` with one entry per run directory, in first-seen order, carrying the evaluations
+    of every spec that names the directory, except those of kind :data:`LEFT_TO_FIGURE`.
 
-    The evaluations are left to each figure's sweep: some figures evaluate in an order the
-    pool cannot know (exp_audio and exp_viewmaker_budget train one set of judges and share it
-    among their runs before the dropout-rate evaluation)."""
+    When two specs evaluate the same name with other options, the first is kept and the
+    other figure's own sweep computes its version (records are keyed by their options)."""
     out: dict[Path, RunSpec] = {}
     for s in specs:
-        out.setdefault(s.run_dir(root), replace(s, evaluations=()))
+        d = s.run_dir(root)
+        kept = list(out[d].evaluations) if d in out else []
+        for e in s.evaluations:
+            if e.kind not in LEFT_TO_FIGURE and all(e.name != k.name for k in kept):
+                kept.append(e)
+        out[d] = replace(out.get(d, s), evaluations=tuple(kept))
     return list(out.values())
 
 

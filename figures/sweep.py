@@ -360,7 +360,7 @@ def run_sweep(
         if job is None:
             say(f"[{len(results)}/{len(specs)}] {what}")
         else:
-            job.finished(what, to_train[i], r.train_s + r.eval_s)
+            job.finished(what, to_train[i], r.train_s + r.eval_s, r.eval_s)
 
     runner = executor or executors.active() or executors.ProcessExecutor(jobs, _init_worker)
     for out in runner.map(execute, [(s, root) for s in specs]):

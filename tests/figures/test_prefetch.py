@@ -19,13 +19,21 @@ def _spec(figure: str, name: str, *overrides: str, evals: tuple[Evaluation, ...]
     return RunSpec(figure, name, PRESET, ("optim.max_steps=10", *overrides), 0, evals)
 
 
-def test_merge_keeps_one_entry_per_run_directory_without_evaluations(tmp_path: Path) -> None:
+def test_merge_keeps_one_entry_per_run_directory_with_every_evaluation(tmp_path: Path) -> None:
+    other = Evaluation("fig-knn", "probe", {"n_train": 32})
+    conflicting = Evaluation("fig-probe", "probe", {"n_train": 999})
+    rate = Evaluation("fig-rate", "dropout-rate", {})
     a = _spec("fig", "a", evals=(PROBE,))
-    b = _spec("fig", "b", evals=(PROBE,))
-    merged = prefetch.merge([a, b, _spec("fig", "a"), a], tmp_path)
-    assert [m.name for m in merged] == ["a", "b"]
+    b = _spec("fig", "b", evals=(PROBE, rate))
+    merged = prefetch.merge(
+        [a, b, _spec("fig", "a", evals=(PROBE, other)), _spec("fig", "a", evals=(conflicting,))],
+        tmp_path,
+    )
     assert [m.run_dir(tmp_path) for m in merged] == [a.run_dir(tmp_path), b.run_dir(tmp_path)]
-    assert all(m.evaluations == () for m in merged)  # each figure's sweep evaluates
+    # a's second listing adds fig-knn; the third's fig-probe has other options: the first kept
+    assert merged[0].evaluations == (PROBE, other)
+    # the dropout rate waits for the judges its figure shares among its runs
+    assert merged[1].evaluations == (PROBE,)
     # the same name in another figure is another run directory
     assert len(prefetch.merge([a, _spec("fig2", "a")], tmp_path)) == 2
 

@@ -66,6 +66,24 @@ def test_job_eta_weights_each_kind_by_its_own_mean_time() -> None:
     only_trained = {"train": 2, "other": 0}
     assert job_eta(22.0, busy, only_trained, {"train": 1, "other": 2}) == pytest.approx(30.0)
     assert job_eta(0.0, busy, done, {"train": 1, "other": 0}) is None
+    # with a prior for the evaluated-only kind (a trained run's evaluation took 2 s): 1 x 20 +
+    # 2 x 2 s of work at 2 s/s
+    prior = {"other": 2.0}
+    assert job_eta(22.0, busy, only_trained, {"train": 1, "other": 2}, prior) == pytest.approx(12.0)
+    # the prior is only used until that kind's own runs have finished
+    assert job_eta(22.0, busy, done, {"train": 3, "other": 2}, prior) == pytest.approx(31.0)
+
+
+def test_job_estimates_evaluated_only_runs_from_the_trained_runs_evaluations() -> None:
+    clock = FakeClock()
+    job = JobProgress([("pool", 2, 2), ("fig", 4, 0)], stream=io.StringIO(), bar=False, clock=clock)
+    job.begin("pool")
+    clock.t = 30.0
+    job.finished("a: trained", trained=True, busy_s=60.0, eval_s=6.0)
+    # 1 run left to train (60 s) and 4 evaluated-only (6 s each, not 60): 84 s at 2 s/s
+    assert job.eta_s() == pytest.approx(42.0)
+    job.finished("b: trained", trained=True, busy_s=60.0)  # no evaluation time: no change
+    assert job.eta_s() == pytest.approx(4 * 6.0 / (120.0 / 30.0))
 
 
 def test_job_counts_every_stage_up_front_and_corrects_it_when_a_sweep_starts() -> None:
@@ -197,12 +215,13 @@ def test_drawing_all_trains_every_figures_runs_in_one_pool_first(
     monkeypatch.setattr(cli.executors, "active", lambda: PoolExecutor())
     assert cli.main(["all"]) == 0
     runs = [ln for ln in capsys.readouterr().err.splitlines() if " runs " in ln]
-    # the pool: 5 distinct runs, all trained, before any figure; then each figure's sweep finds
-    # its runs up to date (2 + 3 + 2) and evaluates the twins (2 + 3 + 2): 5 + 14 in all
+    # the pool: 5 distinct runs, all trained, before any figure; counted up front with the
+    # figures' 2 + 3 + 2 twins (12); each figure's sweep then adds its runs, found up to date
+    # (2 + 3 + 2): 19 in all
     assert len(pool) == 5 == len(set(pool))
     assert [ln.split(" runs ")[0] for ln in runs[:5]] == ["[training runs]"] * 5
-    assert runs[0].startswith("[training runs] runs 1/19 (trained 1/5)")
-    assert runs[4].startswith("[training runs] runs 5/19 (trained 5/5)")
+    assert runs[0].startswith("[training runs] runs 1/12 (trained 1/5)")
+    assert runs[4].startswith("[training runs] runs 5/12 (trained 5/5)")
     assert all("trained 5/5" in ln for ln in runs[5:])
     assert runs[-1].startswith("[fig-c] runs 19/19 (trained 5/5)")
     # with one figure to draw there is no pool stage: its own sweep trains
