@@ -8,7 +8,8 @@ Drawing figures (``all`` or names) shows one progress display for the whole job
 elapsed time, rate and ETA; on a terminal a bar, in a log one line per finished run.
 When more than one figure is drawn, the training runs of all of them go first through one
 pool, longest first (``figures.prefetch``; its stage is "training runs"), so that no sweep
-waits on another's tail; each figure then only evaluates its untrained twins and draws.
+waits on another's tail; each figure then evaluates its untrained twins (and what the pool
+leaves to it) and draws.
 ``--per-figure`` gives each figure's sweep its own runs again.
 ``--dry-run`` (or ``plan``) only prints, per figure, whether its results are cached and how many
 runs its sweep has: trained already, to resume, to train, untrained twins, and the training time
@@ -365,8 +366,9 @@ def _stages(
     """The job's stages for :class:`JobProgress`: per figure its runs and runs to train (0 for a
     figure whose runs cannot be listed: it is counted when its sweep starts). With the runs
     ``shared`` by the figures ``pooled`` (:func:`_train_shared`) a first stage counts those runs
-    once, and each pooled figure counts its runs (found up to date by then) and twins but
-    nothing to train."""
+    once, and each pooled figure counts only its untrained twins up front: its sweep adds its
+    runs when it starts, found up to date by then (so the pool's ETA does not count them as
+    work left)."""
     from figures.sweep import _completed
 
     out: list[tuple[str, int, int]] = []
