@@ -109,7 +109,7 @@ def job_eta(
     elapsed_s: float,
     busy: Mapping[str, float],
     done: Mapping[str, int],
-    left: Mapping[str, int],
+    left: Mapping[str, float],
     prior: Mapping[str, float] | None = None,
 ) -> float | None:
     """Seconds left of a job whose runs come in kinds (e.g. ``train``: runs that train, ``other``:
@@ -200,6 +200,9 @@ class JobProgress:
         self.current: Stage | None = None
         self.busy = {"train": 0.0, "other": 0.0}
         self.trained_eval_s, self.trained_evals = 0.0, 0  # evaluations of trained runs
+        # cost weights of runs that train, from sweeps that give them (:meth:`weigh`)
+        self.units_left, self.runs_weighed_left = 0.0, 0
+        self.units_done, self.runs_weighed_done = 0.0, 0
         use_bar = bool(getattr(self.stream, "isatty", lambda: False)()) if bar is None else bar
         self.bar: tqdm | None = None
         if use_bar:
@@ -234,15 +237,22 @@ class JobProgress:
         return self.clock() - self.start_time
 
     def eta_s(self) -> float | None:
-        """Seconds left (:func:`job_eta`), None while unknown."""
+        """Seconds left (:func:`job_eta`), None while unknown. Runs left to train that a sweep
+        weighed (:meth:`weigh`) count as their weight over the mean weight of the weighed runs
+        finished so far, so that a sweep ordered longest first does not price every run left
+        at the cost of the first, longest ones."""
         left_train = self.total_train - self.done_train
         left_other = self.total - self.done - left_train
+        left_eff = float(left_train)
+        if self.runs_weighed_done and self.units_done > 0 and self.runs_weighed_left:
+            mean_units = self.units_done / self.runs_weighed_done
+            left_eff += self.units_left / mean_units - self.runs_weighed_left
         n = self.trained_evals
         return job_eta(
             self.elapsed_s,
             self.busy,
             {"train": self.done_train, "other": self.done - self.done_train},
-            {"train": left_train, "other": max(left_other, 0)},
+            {"train": max(left_eff, 0.0), "other": max(left_other, 0)},
             {"other": self.trained_eval_s / n} if n else None,
         )
 
@@ -279,18 +289,35 @@ class JobProgress:
         stage.announced_train += train
         self._refresh()
 
+    def weigh(self, units: Sequence[float]) -> None:
+        """A sweep that starts gives the relative costs of its runs that train (any unit; e.g.
+        ``figures.prefetch.cost``); :meth:`finished` with ``units`` retires them."""
+        self.units_left += float(sum(units))
+        self.runs_weighed_left += len(units)
+
     def finished(
-        self, message: str, trained: bool, busy_s: float, eval_s: float | None = None
+        self,
+        message: str,
+        trained: bool,
+        busy_s: float,
+        eval_s: float | None = None,
+        units: float | None = None,
     ) -> None:
         """One run finished (``trained``: it trained; ``busy_s``: its worker seconds, of which
         ``eval_s`` evaluating it: a trained run's evaluation time estimates the runs only
-        evaluated, before any of them finished); prints ``[stage] runs i/n (...): message``."""
+        evaluated, before any of them finished; ``units``: its weight, if its sweep gave them
+        to :meth:`weigh`); prints ``[stage] runs i/n (...): message``."""
         stage = self._stage()
         stage.done += 1
         stage.done_train += int(trained)
         if trained and eval_s is not None and eval_s > 0:
             self.trained_eval_s += eval_s
             self.trained_evals += 1
+        if trained and units is not None and self.runs_weighed_left > 0:
+            self.units_left -= units
+            self.runs_weighed_left -= 1
+            self.units_done += units
+            self.runs_weighed_done += 1
         self.busy["train" if trained else "other"] += max(busy_s, 0.0)
         self.log(f"[{stage.name}] {self.status()}: {message}")
         self._refresh()

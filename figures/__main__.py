@@ -346,12 +346,13 @@ def _train_shared(shared: Mapping[Path, Sequence[RunSpec]], job: JobProgress) ->
     """Train and evaluate the runs ``shared`` (:func:`_shared`) in one pool per sweep root. A
     failed run is logged and left to its figure's sweep, which tries it again and reports it
     with the figure."""
+    from figures.prefetch import cost
     from figures.sweep import SweepError, run_sweep
 
     job.begin(SHARED_STAGE)
     for root, specs in shared.items():
         try:
-            run_sweep(specs, root)
+            run_sweep(specs, root, weights=[cost(s) for s in specs])
         except SweepError as e:
             job.log(f"{SHARED_STAGE}: {e}; their figures try them again")
     job.end()

@@ -322,9 +322,11 @@ def run_sweep(
     jobs: int | None = None,
     echo: Callable[[str], None] | None = None,
     executor: executors.Executor | None = None,
+    weights: Sequence[float] | None = None,
 ) -> list[RunResult]:
     """Bring every run of ``specs`` up to date, ``jobs`` at a time (1 = in this process), or
     on ``executor`` (default: the one of ``figures.executors.using``, else local processes).
+    ``weights``: each run's relative cost, for the job's ETA (``JobProgress.weigh``).
 
     Returns:
         One :class:`RunResult` per spec, in the order of ``specs``.
@@ -347,8 +349,14 @@ def run_sweep(
     t_start = time.perf_counter()
     job = active_job()  # the whole job's progress display (python -m figures), if any
     to_train = [not _completed(d) for d in dirs]
+    if weights is not None and len(weights) != len(specs):
+        raise ValueError(
+            f"weights must have one entry per spec; got {len(weights)} for {len(specs)}"
+        )
     if job is not None:
         job.sweep(len(specs), sum(to_train))
+        if weights is not None:
+            job.weigh([w for w, t in zip(weights, to_train, strict=True) if t])
 
     def report(i: int, r: RunResult) -> None:
         results[i] = r
@@ -360,7 +368,8 @@ def run_sweep(
         if job is None:
             say(f"[{len(results)}/{len(specs)}] {what}")
         else:
-            job.finished(what, to_train[i], r.train_s + r.eval_s, r.eval_s)
+            units = weights[i] if weights is not None and to_train[i] else None
+            job.finished(what, to_train[i], r.train_s + r.eval_s, r.eval_s, units)
 
     runner = executor or executors.active() or executors.ProcessExecutor(jobs, _init_worker)
     for out in runner.map(execute, [(s, root) for s in specs]):

@@ -107,6 +107,34 @@ def test_job_counts_every_stage_up_front_and_corrects_it_when_a_sweep_starts() -
     assert "[b] runs 3/5 (trained 2/2)" in out.getvalue().splitlines()[-1]
 
 
+def test_job_prices_weighed_runs_left_by_their_weight() -> None:
+    # a pool ordered longest first: the first run (weight 10) took 100 s; the 3 left weigh 1 each
+    clock = FakeClock()
+    job = JobProgress([("pool", 4, 4)], stream=io.StringIO(), bar=False, clock=clock)
+    job.begin("pool")
+    job.weigh([10.0, 1.0, 1.0, 1.0])
+    clock.t = 100.0
+    job.finished("long: trained", trained=True, busy_s=100.0, units=10.0)
+    # 3 runs of a tenth of the first: 30 s of work at 1 s/s (counting runs: 300 s)
+    assert job.eta_s() == pytest.approx(30.0)
+    clock.t = 110.0
+    job.finished("short: trained", trained=True, busy_s=10.0, units=1.0)
+    # mean weight of the finished runs 5.5 for 110 s: 2 units left = 2 / 5.5 runs of 55 s
+    assert job.eta_s() == pytest.approx(2 / 5.5 * 55.0 / (110.0 / 110.0))
+
+
+def test_run_sweep_weighs_the_runs_it_trains(tmp_path: Path) -> None:
+    clock, out = FakeClock(), io.StringIO()
+    job = JobProgress([("fig", 3, 3)], stream=out, bar=False, clock=clock)
+    specs = _specs("fig", 3)
+    with reporting(job):
+        job.begin("fig")
+        with pytest.raises(ValueError, match="one entry per spec"):
+            run_sweep(specs, tmp_path, weights=[1.0], executor=FakeExecutor(clock))
+        run_sweep(specs, tmp_path, weights=[4.0, 2.0, 2.0], executor=FakeExecutor(clock))
+        assert (job.units_done, job.units_left, job.runs_weighed_left) == (8.0, 0.0, 0)
+
+
 def test_run_sweep_reports_into_the_active_job(tmp_path: Path) -> None:
     clock, out = FakeClock(), io.StringIO()
     job = JobProgress([("fig", 0, 0)], stream=out, bar=False, clock=clock)  # counted by the sweep
