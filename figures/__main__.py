@@ -335,24 +335,24 @@ def _to_compute(names: Sequence[str], force: bool) -> list[str]:
     return [n for n in names if force or not results_current(n, FIGURES[n].default_config())]
 
 
-def _shared(pooled: Sequence[str]) -> dict[Path, list[RunSpec]]:
-    """The training runs of the figures ``pooled``, merged and longest first, per sweep root."""
+def _shared(pooled: Sequence[str]) -> dict[Path, list[tuple[RunSpec, float]]]:
+    """The training runs of the figures ``pooled``, merged, with their costs and longest first,
+    per sweep root."""
     from figures.prefetch import shared_runs
 
     return shared_runs([(n, FIGURES[n]) for n in pooled]) if pooled else {}
 
 
-def _train_shared(shared: Mapping[Path, Sequence[RunSpec]], job: JobProgress) -> None:
+def _train_shared(shared: Mapping[Path, Sequence[tuple[RunSpec, float]]], job: JobProgress) -> None:
     """Train and evaluate the runs ``shared`` (:func:`_shared`) in one pool per sweep root. A
     failed run is logged and left to its figure's sweep, which tries it again and reports it
     with the figure."""
-    from figures.prefetch import cost
     from figures.sweep import SweepError, run_sweep
 
     job.begin(SHARED_STAGE)
-    for root, specs in shared.items():
+    for root, runs in shared.items():
         try:
-            run_sweep(specs, root, weights=[cost(s) for s in specs])
+            run_sweep([s for s, _ in runs], root, weights=[c for _, c in runs])
         except SweepError as e:
             job.log(f"{SHARED_STAGE}: {e}; their figures try them again")
     job.end()
@@ -361,7 +361,7 @@ def _train_shared(shared: Mapping[Path, Sequence[RunSpec]], job: JobProgress) ->
 def _stages(
     names: Sequence[str],
     force: bool,
-    shared: Mapping[Path, Sequence[RunSpec]] | None = None,
+    shared: Mapping[Path, Sequence[tuple[RunSpec, float]]] | None = None,
     pooled: Sequence[str] = (),
 ) -> list[tuple[str, int, int]]:
     """The job's stages for :class:`JobProgress`: per figure its runs and runs to train (0 for a
@@ -373,7 +373,7 @@ def _stages(
     from figures.sweep import _completed
 
     out: list[tuple[str, int, int]] = []
-    runs = [(root, s) for root, specs in (shared or {}).items() for s in specs]
+    runs = [(root, s) for root, pairs in (shared or {}).items() for s, _cost in pairs]
     if runs:
         todo = sum(not _completed(s.run_dir(root)) for root, s in runs)
         out.append((SHARED_STAGE, len(runs), todo))

@@ -72,17 +72,19 @@ def cost(spec: RunSpec) -> float:
     return FIXED_COST + c
 
 
-def longest_first(specs: Sequence[RunSpec]) -> list[RunSpec]:
-    """``specs`` by :func:`cost`, highest first. The sort is stable, so runs of equal cost keep
-    their figure's order."""
-    costs = [cost(s) for s in specs]
-    order = sorted(range(len(specs)), key=lambda i: -costs[i])
-    return [specs[i] for i in order]
+def longest_first(specs: Sequence[RunSpec]) -> list[tuple[RunSpec, float]]:
+    """``(spec, cost(spec))`` for ``specs``, highest :func:`cost` first (the costs are kept: the
+    pool's ETA weighs the runs by them). The sort is stable, so runs of equal cost keep their
+    figure's order."""
+    return sorted(((s, cost(s)) for s in specs), key=lambda sc: -sc[1])
 
 
-def shared_runs(figures: Sequence[tuple[str, FigureSpec]]) -> dict[Path, list[RunSpec]]:
+def shared_runs(
+    figures: Sequence[tuple[str, FigureSpec]],
+) -> dict[Path, list[tuple[RunSpec, float]]]:
     """Sweep root -> the training runs of ``figures`` (name, spec) that list them, merged
-    (:func:`merge`) and longest first (:func:`longest_first`), from each figure's default
+    (:func:`merge`), with their costs and longest first (:func:`longest_first`), from each
+    figure's default
     config. Figures without listed runs add nothing; the caller passes only the figures it
     will compute (not those whose cached results are current)."""
     by_root: dict[Path, list[RunSpec]] = {}

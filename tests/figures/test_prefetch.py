@@ -50,14 +50,14 @@ def test_cost_orders_viewmaker_and_penalty_runs_and_longer_runs_first() -> None:
     )
     assert prefetch.cost(wide) > prefetch.cost(short)
     order = prefetch.longest_first([short, penalty, long, wide, _spec("fig", "short2")])
-    assert [s.name for s in order] == ["long", "wide", "penalty", "short", "short2"]
+    assert [s.name for s, _ in order] == ["long", "wide", "penalty", "short", "short2"]
+    assert [c for _, c in order] == [prefetch.cost(s) for s, _ in order]
 
 
 def test_cost_counts_the_viewmaker_factor() -> None:
-    plain = RunSpec("fig", "e", "expert-shapes-cpu", ("optim.max_steps=10",))
-    vm = RunSpec("fig", "v", "viewmaker-shapes-cpu", ("optim.max_steps=10",))
-    batch = {"optim.batch_size=64"}
-    plain, vm = (RunSpec(s.figure, s.name, s.preset, (*s.overrides, *batch)) for s in (plain, vm))
+    same = ("optim.max_steps=10", "optim.batch_size=64")
+    plain = RunSpec("fig", "e", "expert-shapes-cpu", same)
+    vm = RunSpec("fig", "v", "viewmaker-shapes-cpu", same)
     fixed = prefetch.FIXED_COST
     assert prefetch.cost(vm) - fixed == pytest.approx(
         prefetch.VIEWMAKER_FACTOR * (prefetch.cost(plain) - fixed)
@@ -79,7 +79,7 @@ def test_shared_runs_skips_figures_without_listed_or_listable_runs(tmp_path: Pat
         [("fig", listed), ("theory", fig("theory", None)), ("bad", fig("bad", broken))]
     )
     assert list(out) == [tmp_path]
-    assert [s.name for s in out[tmp_path]] == ["b", "a"]
+    assert [s.name for s, _ in out[tmp_path]] == ["b", "a"]
 
 
 def test_all_draws_a_figure_after_the_figures_whose_runs_it_reads() -> None:
