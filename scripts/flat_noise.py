@@ -2,38 +2,32 @@
 
 Reads the exp_oracle_dropout runs' ``metrics.jsonl`` under ``ROOT/results/runs`` and prints the
 per-point scatter of a kNN curve, the seed-mean last-quarter moves the figures' flatness rule
-uses, and what noise alone would give. Usage: ``python scripts/flat_noise.py ROOT``.
+uses, and what noise alone would give.
+Usage, from the repository root: ``.venv/bin/python scripts/flat_noise.py ROOT``.
 """
 
 from __future__ import annotations
 
-import glob
-import json
 import re
 import sys
+from pathlib import Path
 
 import numpy as np
+
+from figures.experiments.common import last_quarter_move, read_knn_curve
 
 POINTS = 12  # kNN points of a complete run
 SEEDS = 3
 
 
 def read_runs(root: str) -> dict[tuple[str, float, int], tuple[list[int], dict[str, list[float]]]]:
+    """(suite, p, seed) -> the kNN curve of each complete oracle run (``read_knn_curve``)."""
     runs = {}
-    for f in sorted(glob.glob(f"{root}/results/runs/exp_oracle_dropout/*/metrics.jsonl")):
-        m = re.match(r"(shapes|digits)-p([\d.]+)-s(\d)-", f.split("/")[-2])
-        if not m:
+    for run_dir in sorted(Path(root, "results", "runs", "exp_oracle_dropout").glob("*")):
+        m = re.match(r"(shapes|digits)-p([\d.]+)-s(\d)-", run_dir.name)
+        if not m or not (run_dir / "metrics.jsonl").exists():
             continue
-        steps: list[int] = []
-        knn: dict[str, list[float]] = {}
-        with open(f) as fh:
-            for ln in fh:
-                r = json.loads(ln) if ln.strip() else {}
-                if r.get("type") != "epoch" or not r.get("knn"):
-                    continue
-                steps.append(r["global_step"])
-                for t, v in r["knn"].items():
-                    knn.setdefault(t, []).append(float(v))
+        steps, knn = read_knn_curve(run_dir)
         if len(steps) == POINTS:
             runs[(m.group(1), float(m.group(2)), int(m.group(3)))] = (steps, knn)
     return runs
@@ -54,11 +48,7 @@ def main(root: str) -> None:
     sig = float(np.sqrt(np.mean(np.square(residuals))))
     steps = next(iter(runs.values()))[0]
     moves = np.array(
-        [
-            (m := np.mean(vs, 0))[-1] - np.interp(0.75 * steps[-1], steps, m)
-            for vs in groups.values()
-            if len(vs) == SEEDS
-        ]
+        [last_quarter_move(steps, np.mean(vs, 0)) for vs in groups.values() if len(vs) == SEEDS]
     )
     print(f"per-point residual sd around a log fit (last 8 points): {sig:.4f}")
     print(
