@@ -14,7 +14,16 @@ from pathlib import Path
 from empirical.cli import prog
 from empirical.io import atomic_write_json
 
-BENCHMARKS = ["theory", "data", "spirograph", "viewmaker", "train", "evaluate", "throughput"]
+BENCHMARKS = [
+    "theory",
+    "data",
+    "spirograph",
+    "viewmaker",
+    "train",
+    "evaluate",
+    "throughput",
+    "allocator",
+]
 BENCH_PATH = Path("results") / "bench.json"
 
 

@@ -345,11 +345,13 @@ def run_record_command(
     """
     import torch
 
+    from empirical.allocator import keep_freed_memory
     from empirical.checkpoint import CheckpointError
     from empirical.options import from_args
 
     args = parser.parse_args(argv)
     try:
+        keep_freed_memory()
         opts = from_args(options, args)
         if args.threads > 0:
             torch.set_num_threads(args.threads)

@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from empirical.allocator import keep_freed_memory
 from empirical.cli import prog
 from empirical.progress import JobProgress, reporting
 from figures import executors
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     _cluster_arguments(parser)
     args = parser.parse_args(argv)
     try:
+        keep_freed_memory()  # the figures' own training (judges, linear InfoNCE)
         executor = _executor(args)
     except (ValueError, RuntimeError, ImportError) as e:  # bad options, no Slurm, no submitit
         print(f"error: {e}", file=sys.stderr)

@@ -313,7 +313,10 @@ def _print(line: str) -> None:
 def _init_worker() -> None:
     import torch
 
+    from empirical.allocator import keep_freed_memory
+
     torch.set_num_threads(1)
+    keep_freed_memory()
 
 
 def run_sweep(

@@ -221,6 +221,7 @@ def test_summary_reports_the_compute_dtype(tmp_path: Path, precision: str, name:
     cfg = tiny_config(*EXACT, f"run.precision={precision}", "optim.epochs=1", "optim.max_steps=1")
     summary = train(cfg, tmp_path)
     assert summary["precision"] == name
+    assert summary["allocator"] in ("glibc tuned", "default (not glibc)")
     w = _weights(tmp_path)["encoder"]
     assert {v.dtype for v in w.values() if v.is_floating_point()} == {getattr(torch, name)}
 
