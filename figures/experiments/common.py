@@ -44,11 +44,20 @@ def _short(steps: int) -> list[str]:
     ]
 
 
-def cpu_scale(steps: int, train_size: int = 4096, batch: int = 256) -> list[str]:
+# kNN test examples of the oracle figure's runs (and the multitask figure's, which reuses them):
+# enough that the flatness rule can tell a flat curve from noise (docs/cpu_scale_search.md,
+# "The flatness rule against the kNN monitor's noise"); the short figures keep 512
+FLATNESS_KNN_TEST = 2048
+
+
+def cpu_scale(
+    steps: int, train_size: int = 4096, batch: int = 256, knn_test: int = 512
+) -> list[str]:
     """Overrides of the overlay suites' CPU scale (docs/cpu_scale_search.md): small_resnet width
     16, batch ``batch`` (256), crops of area 0.5-1, a seeded training subset of ``train_size``
     examples (16 steps an epoch at 4,096 and batch 256, so the per-epoch kNN monitor gives the
-    learning curve at one point every 16 steps), ``steps`` optimiser steps, one thread per run."""
+    learning curve at one point every 16 steps, on ``knn_test`` held-out examples against a bank
+    of 1,024), ``steps`` optimiser steps, one thread per run."""
     return [
         f"data.train_size={train_size}",
         f"optim.batch_size={batch}",
@@ -58,7 +67,7 @@ def cpu_scale(steps: int, train_size: int = 4096, batch: int = 256) -> list[str]
         "views.crop_min=0.5",
         "run.knn_every=1",
         "data.knn_bank=1024",
-        "data.knn_test=512",
+        f"data.knn_test={knn_test}",
         "run.threads=1",
     ]
 

@@ -29,6 +29,7 @@ from figures import style
 from figures.claims import Claim
 from figures.experiments.common import (
     FLAT_MOVE,
+    FLATNESS_KNN_TEST,
     TAMKIN,
     _draw_gains,
     _gain_axes,
@@ -71,7 +72,7 @@ def multitask_config() -> Config:
         # view type -> the p of the exp_oracle_dropout run it is (the same run directory)
         "reuse": {"expert": 0.0, "oracle": 0.4},
         "seeds": [0, 1, 2],
-        "overrides": cpu_scale(192),
+        "overrides": cpu_scale(192, knn_test=FLATNESS_KNN_TEST),
         "probe": {"n_train": 2048, "n_test": 1000, "layer": "pooled"},
         "dropout_rate": {
             "num_inputs": 256,

@@ -29,6 +29,7 @@ from figures import style
 from figures.claims import Claim
 from figures.experiments.common import (
     FLAT_MOVE,
+    FLATNESS_KNN_TEST,
     TAMKIN,
     _draw_gains,
     _gain_axes,
@@ -74,7 +75,7 @@ def oracle_config() -> Config:
         },
         "ps": [0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
         "seeds": [0, 1, 2],
-        "overrides": cpu_scale(192),
+        "overrides": cpu_scale(192, knn_test=FLATNESS_KNN_TEST),
         "probe": {"n_train": 2048, "n_test": 1000, "layer": "pooled"},
         # the linear theory calibrated to each suite (figures.calibration.oracle_theory): its
         # curve on ``grid`` evenly spaced p, from a data sample drawn with ``seed``
