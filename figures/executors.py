@@ -189,9 +189,6 @@ class Resubmittable:
 
     def __call__(self, *args: Any) -> Any:
         os.environ.update(self.env)  # the job's own process: e.g. its run's CPU threads
-        from empirical.allocator import keep_freed_memory
-
-        keep_freed_memory()  # its evaluations after training (the training subprocess does it)
         return self.fn(*args)
 
     def checkpoint(self, *args: Any) -> Any:

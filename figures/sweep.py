@@ -269,11 +269,14 @@ def execute(spec: RunSpec, root: Path) -> RunResult:
     in :attr:`RunResult.error`, with the traceback appended to the run's log."""
     import torch
 
+    from empirical.allocator import keep_freed_memory
+
     torch.set_num_threads(executors.run_threads())
     run_dir = spec.run_dir(root)
     log = run_dir / "train.log"
     action, t0 = "evaluated", time.perf_counter()
     try:
+        keep_freed_memory()  # this process's evaluations (the training subprocess does its own)
         if not _completed(run_dir):
             action = _train(spec, run_dir, log)
         t1 = time.perf_counter()
@@ -313,10 +316,7 @@ def _print(line: str) -> None:
 def _init_worker() -> None:
     import torch
 
-    from empirical.allocator import keep_freed_memory
-
     torch.set_num_threads(1)
-    keep_freed_memory()
 
 
 def run_sweep(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import subprocess
 import sys
 import textwrap
@@ -12,7 +13,7 @@ import pytest
 from empirical import allocator
 from empirical.config import ConfigError
 
-GLIBC = sys.platform.startswith("linux") and "glibc" in " ".join(__import__("platform").libc_ver())
+GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
 
 # four 8 MiB arrays alive at once, then freed: 32 MiB at the heap's top, past glibc's dynamic
 # trim threshold, so the default allocator gives it back and the next round faults it in again
