@@ -267,6 +267,13 @@ class RunConfig(_Section):
         "where torch's oneDNN kernels give wrong gradients for some convs; see README)",
     )
     knn_every: int = _spec(1, "kNN monitor every N epochs (0 = off)", lo=0, hi=100000)
+    knn_every_steps: int = _spec(
+        0,
+        "kNN monitor also every N optimiser steps (0 = off): a learning curve for runs of an "
+        "epoch or less, such as Spirograph's",
+        lo=0,
+        hi=10**9,
+    )
     knn_k: int = _spec(20, "kNN monitor neighbours", lo=1, hi=1000)
     log_every: int = _spec(10, "plain log line every N steps (--quiet)", lo=1, hi=10**9)
     tensorboard: bool = _spec(

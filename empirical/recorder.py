@@ -6,7 +6,9 @@
   after every optimisation step (``lr``: the encoder's; runs with a viewmaker add ``vm_lr``);
 * ``{"type": "epoch", epoch, global_step, loss, contrastive_loss, penalty, time_s, img_per_s,
   knn}`` after every epoch (means over its steps; ``knn``: the online kNN accuracy, or R^2, per
-  task, from the epochs the monitor ran, ``run.knn_every``);
+  task, after this epoch when the monitor ran then, ``run.knn_every``, else ``{}``);
+* ``{"type": "knn", epoch, global_step, knn}`` after every ``run.knn_every_steps``-th step (the
+  same monitor; a learning curve for runs of an epoch or less);
 * ``{"type": "resume", global_step, epoch, step, device, world_size, precision, checkpoint}``
   where a resumed segment of the run begins.
 
@@ -151,6 +153,7 @@ class Recorder:
         """The record of epoch ``pos.epoch``; ``knn`` from the monitor (None: not run)."""
         epoch, global_step, epoch_time = pos.epoch, pos.global_step, self.epoch_time
         self.knn = self.knn if knn is None else knn
+        fresh = {} if knn is None else knn  # an epoch the monitor skipped records no kNN
         mean = _mean(self.steps)
         record = {
             "type": "epoch",
@@ -159,7 +162,7 @@ class Recorder:
             **_loss_fields(mean),
             "time_s": epoch_time,
             "img_per_s": len(self.steps) * self.cfg.optim.batch_size / max(epoch_time, 1e-9),
-            "knn": self.knn,
+            "knn": fresh,
         }
         self._write(record)
         if self.info.is_main and self.bar is not None:
@@ -168,6 +171,14 @@ class Recorder:
                 f"{format_parts(self._parts(mean))} {record['img_per_s']:.0f} img/s "
                 f"knn {self.knn}"
             )
+
+    def knn_point(self, pos: Position, knn: dict[str, float]) -> None:
+        """A kNN monitor point after step ``pos.global_step`` (``run.knn_every_steps``)."""
+        self.knn = knn
+        record = {"type": "knn", "epoch": pos.epoch, "global_step": pos.global_step, "knn": knn}
+        self._write(record)
+        if self.info.is_main and self.bar is not None:
+            self.bar.log(f"step {pos.global_step} knn {knn}")
 
     def nonfinite(self, pos: Position, error: Exception, checkpoint: Path) -> None:
         self.end_steps()

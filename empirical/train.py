@@ -187,6 +187,8 @@ def _train(
                 dt = time.perf_counter() - t0
                 pos.advance(dt)
                 rec.step(pos, loss, float(parts.scheduler.get_last_lr()[0]), dt, _vm_lr(parts))
+                if (knn := _knn_at_step(cfg, parts, monitor, train_set, pos, compute)) is not None:
+                    rec.knn_point(pos, knn)
                 if stop:
                     break
             rec.end_steps()
@@ -256,7 +258,7 @@ def _threads_and_determinism(cfg: Config) -> None:
 
 def _datasets(cfg: Config) -> tuple[MultiTaskDataset, MultiTaskDataset | None]:
     """The training split, and the held-out split when the kNN monitor runs."""
-    monitored = cfg.data.knn_test > 0 and cfg.run.knn_every > 0
+    monitored = cfg.data.knn_test > 0 and _monitored(cfg)
     return build_dataset(cfg, "train"), build_dataset(cfg, "test") if monitored else None
 
 
@@ -285,7 +287,7 @@ def _monitor_sets(
     info: DistInfo,
 ) -> tuple[Batch, Batch] | None:
     """The kNN monitor's held-out sets (seeded random examples, fixed overlays), rank 0 only."""
-    if test_set is None or cfg.run.knn_every <= 0 or cfg.data.knn_test <= 0 or not info.is_main:
+    if test_set is None or not _monitored(cfg) or cfg.data.knn_test <= 0 or not info.is_main:
         return None
     d = cfg.data
     return knn_sets(train_set, test_set, plan.subset, d.knn_bank, d.knn_test, cfg.run.seed)
@@ -301,10 +303,33 @@ def _knn(
 ) -> dict[str, float] | None:
     """Per-task kNN accuracy (R^2 for regression) after epoch ``pos.epoch`` when the monitor runs
     this epoch (every ``run.knn_every``), else None."""
-    if monitor is None or (pos.epoch + 1) % cfg.run.knn_every:
+    every = cfg.run.knn_every
+    if monitor is None or every <= 0 or (pos.epoch + 1) % every:
         return None
     bank, query = monitor
     return knn_monitor(parts.encoder, bank, query, train_set.tasks, cfg.run.knn_k, compute.device)
+
+
+def _knn_at_step(
+    cfg: Config,
+    parts: Parts,
+    monitor: tuple[Batch, Batch] | None,
+    train_set: MultiTaskDataset,
+    pos: Position,
+    compute: Compute,
+) -> dict[str, float] | None:
+    """Per-task kNN accuracy (R^2) after step ``pos.global_step`` when it is a multiple of
+    ``run.knn_every_steps``, else None."""
+    every = cfg.run.knn_every_steps
+    if monitor is None or every <= 0 or pos.global_step % every:
+        return None
+    bank, query = monitor
+    return knn_monitor(parts.encoder, bank, query, train_set.tasks, cfg.run.knn_k, compute.device)
+
+
+def _monitored(cfg: Config) -> bool:
+    """Whether the kNN monitor runs at all (every N epochs or every N steps)."""
+    return cfg.run.knn_every > 0 or cfg.run.knn_every_steps > 0
 
 
 def _vm_lr(parts: Parts) -> float | None:

@@ -172,9 +172,10 @@ ax_loss.plot(
 ax_loss.set_xlabel("training step")
 ax_loss.set_ylabel("contrastive loss (NT-Xent)")
 ax_loss.legend(frameon=False)
+monitored = [r for r in epochs if r["knn"]]  # epochs the monitor skipped record {}
 for task in tasks:
     ax_knn.plot(
-        [r["epoch"] + 1 for r in epochs], [r["knn"][task] for r in epochs], "o-", label=task
+        [r["epoch"] + 1 for r in monitored], [r["knn"][task] for r in monitored], "o-", label=task
     )
 ax_knn.set_xlabel("epoch")
 ax_knn.set_ylabel("kNN accuracy (test images)")

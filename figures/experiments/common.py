@@ -130,8 +130,10 @@ def read_probe(
 
 
 def read_knn_curve(run_dir: Path) -> tuple[list[int], dict[str, list[float]]]:
-    """A run's kNN learning curve from its ``metrics.jsonl``: the global step of each epoch
-    record that has a ``knn`` entry, and task -> the kNN accuracy at those steps.
+    """A run's kNN learning curve from its ``metrics.jsonl``: the global step of each monitor
+    point (epoch records with a ``knn`` entry, ``run.knn_every``, and ``knn`` records,
+    ``run.knn_every_steps``; one point per step, in step order), and task -> the kNN accuracy
+    at those steps.
 
     Raises:
         FileNotFoundError: naming the missing ``metrics.jsonl``.
@@ -140,17 +142,17 @@ def read_knn_curve(run_dir: Path) -> tuple[list[int], dict[str, list[float]]]:
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
         raise FileNotFoundError(f"no learning curve: {path} is missing")
-    steps: list[int] = []
-    knn: dict[str, list[float]] = {}
+    points: dict[int, dict[str, float]] = {}
     for line in path.read_text().splitlines():
         rec = json.loads(line) if line.strip() else {}
-        if rec.get("type") != "epoch" or not rec.get("knn"):
-            continue
-        steps.append(int(rec["global_step"]))
-        for task, acc in rec["knn"].items():
-            knn.setdefault(task, []).append(float(acc))
-    if not steps:
-        raise ValueError(f"{path} holds no epoch records with a knn entry (run.knn_every=0?)")
+        if rec.get("type") in ("epoch", "knn") and rec.get("knn"):
+            points[int(rec["global_step"])] = rec["knn"]
+    if not points:
+        raise ValueError(
+            f"{path} holds no kNN monitor records (run.knn_every=0 and run.knn_every_steps=0?)"
+        )
+    steps = sorted(points)
+    knn = {task: [float(points[s][task]) for s in steps] for task in points[steps[-1]]}
     return steps, knn
 
 

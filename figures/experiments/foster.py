@@ -21,6 +21,7 @@ import numpy as np
 from figures import style
 from figures.claims import Claim
 from figures.experiments.common import (
+    FLAT_MOVE,
     FOSTER,
     _draw_gains,
     _gain_axes,
@@ -34,8 +35,12 @@ from figures.experiments.common import (
     _steps,
     _sweep,
     _train_time,
+    curve_moves,
+    curves_flatness,
+    flatness_text,
     gains,
     gated_claim,
+    read_run_curve,
 )
 from figures.spec import Config, FigureSpec, Results
 from figures.stats import Gate, Interval, gate, paired_interval
@@ -43,17 +48,25 @@ from figures.sweep import RUNS_DIR, Evaluation, RunSpec, load_eval
 
 NO_PENALTY = "no penalty"
 TARGETS = ("m", "b", "sigma", "f_r")  # empirical.data.spirograph.TARGET_NAMES, as printed
-STEPS = 20  # what fits about 8 minutes of 2-core wall time: docs/foster_penalty.md, "Run length"
+STEPS = 200  # docs/foster_penalty.md, "Run length": flat under the cosine schedule at width 16
+KNN_EVERY_STEPS = 20  # the learning curve: 10 points a run
 
 
-def spirograph_scale(steps: int) -> list[str]:
-    """Overrides of a Spirograph CPU run: every training parameter set, ``steps`` optimiser steps
-    of the preset's batch (128), no kNN monitor, one thread."""
+def spirograph_scale(steps: int, knn_every_steps: int = KNN_EVERY_STEPS) -> list[str]:
+    """Overrides of a Spirograph CPU run: every training parameter set (10,000, so a run of 200
+    steps of the preset's batch, 128, is 2.6 epochs), encoder width 16, Adam at 3e-3 with a
+    cosine schedule over ``steps`` optimiser steps (Foster et al.'s schedule), the kNN monitor
+    (R^2) every ``knn_every_steps`` steps on 2,048 held-out parameter sets, one thread."""
     return [
         "data.train_size=0",
+        "model.width=16",
+        "optim.lr=0.003",
+        "optim.schedule=cosine",
         "optim.epochs=1000",
         f"optim.max_steps={steps}",
         "run.knn_every=0",
+        f"run.knn_every_steps={knn_every_steps}",
+        "data.knn_test=2048",
         "run.threads=1",
     ]
 
@@ -173,13 +186,16 @@ def compute_foster(cfg: Config) -> Results:
     runs: dict[str, dict[str, Any]] = {}
     untrained: list[dict[str, Any]] = []
     times: dict[str, float] = {}
+    knn_steps: list[int] | None = None
     it = iter(specs)
     for c in conditions(cfg):
-        trained, twins, losses, penalties = [], [], [], []
+        trained, twins, losses, penalties, curves = [], [], [], [], []
         for _ in cfg["seeds"]:
             spec = next(it)
             rd = spec.run_dir(base.root)
             recs = [load_eval(rd, e) for e in evals]
+            knn_steps, curve = read_run_curve(rd, ["targets"], knn_steps)
+            curves.append(curve["targets"])
             trained.append(run_values(*(r["metrics"] for r in recs)))
             twins.append(run_values(*(base.untrained(spec.name, e)["metrics"] for e in evals)))
             summary = _summary(rd)
@@ -192,6 +208,7 @@ def compute_foster(cfg: Config) -> Results:
             "untrained_mse_per_target": _stack(twins, copies)["mse_per_target"],
             "contrastive_loss": losses,
             "penalty": penalties,
+            "knn": curves,  # (seeds, len(knn_steps)): the kNN monitor's R^2 of the 4 targets
             "lambda": c["lambda"],
             "variant": c["variant"],
         }
@@ -204,6 +221,7 @@ def compute_foster(cfg: Config) -> Results:
         "runs": runs,
         "untrained": _stack(untrained, copies),  # one twin per seed, shared by every condition
         "pixels": {"r2": px["r2"], "mse_per_target": px["mse_per_dim"]},
+        "knn_steps": knn_steps or [],
         "run_s": times,
     }
 
@@ -249,6 +267,22 @@ def foster_gate(res: Results, cfg: Config) -> Gate:
             for m, g in zip(res["copies"], foster_gains(res, label), strict=True)
         }
     )
+
+
+def foster_flatness(res: Results) -> dict[str, Any]:
+    """The flatness criterion over every condition's seed-mean kNN R^2 curve
+    (:func:`~figures.experiments.common.curves_flatness`); ``moves``: label -> last-quarter move.
+    """
+    steps = res["knn_steps"]
+    labels = list(res["runs"])
+    f = curves_flatness(steps, [res["runs"][lab]["knn"] for lab in labels])
+    moves = {
+        lab: float(v)
+        for lab, v in zip(
+            labels, curve_moves(steps, [res["runs"][lab]["knn"] for lab in labels]), strict=True
+        )
+    }
+    return {**f, "moves": moves}
 
 
 def _colors(cfg: Config) -> dict[str | None, str]:
@@ -301,7 +335,7 @@ def _against_lambda(
 
 
 def plot_foster(res: Results, cfg: Config) -> Any:
-    fig, axes = style.subplots(3, 3, width=3.4, height=3.6)
+    fig, axes = style.subplots(4, 3, width=3.4, height=3.6)
     g = foster_gate(res, cfg)
     alpha = 1.0 if g.open else style.FADED
     colors = _colors(cfg)
@@ -424,12 +458,45 @@ def plot_foster(res: Results, cfg: Config) -> Any:
     ax.set_title("where the penalty comes from (trained encoder)")
     style.legend_below(ax, 6)
 
+    ax = axes[3, 0]
+    steps = res["knn_steps"]
+    for label in chosen:
+        run = res["runs"][label]
+        c = colors[run["variant"]]
+        mean, sd = _mean_sd(np.asarray(run["knn"], dtype=float).T)
+        ax.plot(steps, mean, color=c, lw=1, label=label, alpha=alpha, gid=f"curve:{label}")
+        ax.fill_between(steps, mean - sd, mean + sd, color=c, alpha=0.2 * alpha, lw=0)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("kNN $R^2$ of the 4 targets (monitor)")
+    f = foster_flatness(res)
+    ax.set_title(f"learning curves ($\\lambda$ = {cfg['compare_lambda']:g})")
+    ax.text(0.97, 0.05, ("flat" if f["flat"] else "not flat") + f": largest last-quarter\nmove "
+            f"{f['max_abs']:.3f} (flat: < {FLAT_MOVE:g})", transform=ax.transAxes, ha="right",
+            va="bottom", fontsize=7, gid="flatness")  # fmt: skip
+    _legend(ax, baselines_too=False)
+
+    ax = axes[3, 1]
+    _against_lambda(ax, res, cfg, "penalty", alpha)
+    ax.set_yscale("log")
+    ax.set_ylabel("final penalty (unweighted, its variant's nuisances)")
+    ax.set_title("gradient penalty")
+    _legend(ax, baselines_too=False)
+
+    ax = axes[3, 2]
+    moves = {lab: [f["moves"][lab]] for lab in res["runs"]}
+    _against_lambda(ax, {**res, "runs": {lab: {**res["runs"][lab], "move": moves[lab]}
+                                         for lab in res["runs"]}}, cfg, "move", alpha)  # fmt: skip
+    ax.axhspan(-FLAT_MOVE, FLAT_MOVE, color=style.NEUTRAL, alpha=0.15, lw=0)
+    ax.set_ylabel("last-quarter move of the kNN $R^2$")
+    ax.set_title("flatness: the seed-mean curve's last quarter")
+    _legend(ax, baselines_too=False)
+
     _gate_footnote(fig)
     fig.suptitle(
         "Foster et al.: Spirograph, gradient penalty faithful and with h not differentiated "
         "(a deviation from the paper)\n"
         f"(mean $\\pm$ sd over {len(res['seeds'])} seeds, {_steps(cfg)} steps; "
-        "the linear theory has no counterpart)",
+        "the linear theory has no counterpart)\n" + flatness_text(foster_flatness(res)),
         fontsize=9,
     )
     return fig

@@ -167,6 +167,32 @@ def test_tiny_run_writes_run_directory(tmp_path: Path, views: list[str]) -> None
 
 
 @pytest.mark.slow
+def test_step_knn_monitor_records_a_curve(tmp_path: Path) -> None:
+    """``run.knn_every_steps=3`` writes a ``knn`` record after steps 3 and 6 (8 steps in two
+    epochs of 4); ``run.knn_every=2`` adds one at the end of epoch 2 only, and the epoch the
+    epoch monitor skipped records ``{}``, not the last step point's result."""
+    from empirical.train import train
+    from figures.experiments.common import read_knn_curve
+
+    train(tiny_config("run.knn_every=2", "run.knn_every_steps=3"), tmp_path)
+    metrics = read_metrics(tmp_path)
+    points = [m for m in metrics if m["type"] == "knn"]
+    assert [m["global_step"] for m in points] == [3, 6]
+    assert [m["epoch"] for m in points] == [0, 1]
+    assert all(set(m["knn"]) == {"background", "overlay"} for m in points)
+    epochs = [m for m in metrics if m["type"] == "epoch"]
+    assert epochs[0]["knn"] == {}
+    assert set(epochs[1]["knn"]) == {"background", "overlay"}
+    steps, knn = read_knn_curve(tmp_path)
+    assert steps == [3, 6, 8]
+    assert knn["overlay"] == [
+        points[0]["knn"]["overlay"],
+        points[1]["knn"]["overlay"],
+        epochs[1]["knn"]["overlay"],
+    ]
+
+
+@pytest.mark.slow
 def test_expert_loss_decreases(tmp_path: Path) -> None:
     from empirical.train import train
 

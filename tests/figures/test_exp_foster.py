@@ -19,6 +19,7 @@ from figures.inspect import noisy as _noisy
 matplotlib.use("Agg")
 
 SEEDS = [0, 1, 2]
+KNN_STEPS = [20, 40, 60, 80, 100, 120, 140, 160, 180, 200]
 SHIFTS = ["reference", "bg+0.2", "bg+0.4", "h+0.5", "h+1"]  # unshifted first, as drawn
 PARAMS = ["h", "fg", "fb", "br", "bg", "bb"]
 
@@ -55,6 +56,13 @@ def _results(learned: bool) -> dict[str, Any]:
             "untrained_mse_per_target": (1.0 - u[0] + 0.0 * np.arange(4)[:, None]).tolist(),
             "contrastive_loss": (4.0 - d + 0.01 * rng.standard_normal(3)).tolist(),
             "penalty": [0.5, 0.6, 0.55],
+            # kNN R^2 rising to r2[0] + d; the faithful runs keep rising (by 0.05 in the last
+            # quarter), every other condition is flat
+            "knn": (
+                np.asarray(r2[0])[:, None]
+                - 0.3 * np.exp(-np.asarray(KNN_STEPS) / 30.0)
+                + 0.2 * np.asarray(KNN_STEPS) / 200 * (c["variant"] == "faithful")
+            ).tolist(),
             "lambda": c["lambda"],
             "variant": c["variant"],
         }
@@ -65,6 +73,7 @@ def _results(learned: bool) -> dict[str, Any]:
         "runs": runs,
         "untrained": _values(rng, u, 0.6, 0.9),
         "pixels": {"r2": 0.45, "mse_per_target": [0.5, 0.6, 0.7, 0.8]},
+        "knn_steps": KNN_STEPS,
         "run_s": {},
     }
 
@@ -112,7 +121,7 @@ def test_plot_foster_draws_every_panel_from_the_results() -> None:
     cfg = foster.foster_config()
     res = _results(learned=True)
     fig = foster.plot_foster(res, cfg)
-    ax = {k: fig.axes[k] for k in range(9)}
+    ax = {k: fig.axes[k] for k in range(12)}
     runs = res["runs"]
     for variant in cfg["variants"]:
         labels = foster._variant_labels(res, cfg, variant)
@@ -155,6 +164,24 @@ def test_plot_foster_draws_every_panel_from_the_results() -> None:
     share_h = [p.get_height() for p in ax[8].patches if p.get_gid() == "share:h"]
     np.testing.assert_allclose(share_h, [0.9, 0.97, 0.97, 0.5])  # untrained, then `chosen`
     assert len(_errorbar_y(ax[0])) == 2
+    # the learning curves, the penalty, and the flatness panel
+    for label in chosen:
+        np.testing.assert_allclose(_line(ax[9], f"curve:{label}"), np.mean(runs[label]["knn"], 0))
+    for variant in cfg["variants"]:
+        labels = foster._variant_labels(res, cfg, variant)
+        np.testing.assert_allclose(
+            _line(ax[10], f"penalty:{variant}"), [np.mean(runs[lab]["penalty"]) for lab in labels]
+        )
+    f = foster.foster_flatness(res)
+    assert f["moves"]["faithful, lambda=0.1"] == pytest.approx(0.05, abs=0.01)
+    assert abs(f["moves"]["no penalty"]) < 0.01 and not f["flat"] and f["points"] == 10
+    np.testing.assert_allclose(
+        _line(ax[11], "move:faithful"),
+        [f["moves"][lab] for lab in foster._variant_labels(res, cfg, "faithful")],
+    )
+    assert "not flat" in fig._suptitle.get_text()
+    flat = {**res, "runs": {k: v for k, v in runs.items() if v["variant"] != "faithful"}}
+    assert foster.foster_flatness(flat)["flat"]
     assert _gate_texts(fig) == []
     gated = foster.plot_foster(_results(learned=False), cfg)
     assert _gate_texts(gated) == ["no task beats the untrained encoder:\npenalties not compared"]

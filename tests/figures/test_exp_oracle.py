@@ -224,7 +224,7 @@ def test_read_knn_curve(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"missing.*metrics\.jsonl|metrics\.jsonl"):
         common.read_knn_curve(tmp_path / "missing")
     (tmp_path / "metrics.jsonl").write_text(json.dumps(recs[0]) + "\n")
-    with pytest.raises(ValueError, match="no epoch records with a knn"):
+    with pytest.raises(ValueError, match="no kNN monitor records"):
         common.read_knn_curve(tmp_path)
 
 
