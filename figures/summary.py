@@ -173,7 +173,11 @@ def figure_tables(results: Mapping[str, Any]) -> list[Table]:
 
 
 def _num(v: float) -> str:
-    return f"{v:.3f}" if math.isfinite(v) else "n/a"
+    """Three decimals, or three significant digits below 0.01 (a conditional variance of 4e-4
+    would otherwise read 0.000)."""
+    if not math.isfinite(v):
+        return "n/a"
+    return f"{v:.3g}" if 0 < abs(v) < 0.01 else f"{v:.3f}"
 
 
 def render_table(table: Table) -> list[str]:

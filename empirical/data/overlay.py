@@ -96,6 +96,9 @@ class OverlayConfig:
             chosen at random) or ``random`` (uniform positions inside the canvas).
         grid: cells per side for ``grid`` placement, 1..4.
         colour: ``white`` or ``random`` (uniform RGB per example).
+        bg_scale: the backgrounds are multiplied by this, 0..1 (1: as loaded; 0: the overlay
+            alone on black, the background-free control of ``exp_oracle_dropout``; the
+            background labels are kept, so a probe of them reads chance).
         max_examples: keep this many background images (seeded subsample), ``None``: all.
         seed: seed of the subsample.
         data_dir: folder of CIFAR-10 python batches (required for the cifar10 background) or of
@@ -110,6 +113,7 @@ class OverlayConfig:
     placement: str | None = None
     grid: int = 2
     colour: str | None = None
+    bg_scale: float = 1.0
     max_examples: int | None = None
     seed: int = 0
     data_dir: str | None = None
@@ -147,6 +151,8 @@ class OverlayConfig:
             )
         if self.colour not in ("white", "random"):
             raise ValueError(f"colour must be 'white' or 'random'; got {self.colour!r}")
+        if not 0.0 <= float(self.bg_scale) <= 1.0:
+            raise ValueError(f"bg_scale must be in [0, 1]; got {self.bg_scale}")
         if self.max_examples is not None and self.max_examples < 1:
             raise ValueError(f"max_examples must be >= 1 or None; got {self.max_examples}")
         if self.seed < 0:
@@ -302,7 +308,7 @@ class OverlayDataset:
         idx = np.ascontiguousarray(np.asarray(indices, dtype=np.int64).reshape(-1))
         if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
             raise ValueError(f"indices must be in [0, {len(self)}); got min {idx.min()}")
-        bg = self.backgrounds[idx].astype(np.float32) * np.float32(1.0 / 255.0)
+        bg = self.backgrounds[idx].astype(np.float32) * np.float32(self.config.bg_scale / 255.0)
         if bg.shape[1] == 1:
             bg = np.repeat(bg, 3, axis=1)
         n = len(idx)

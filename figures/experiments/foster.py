@@ -311,13 +311,22 @@ def _lambda_axis(ax: Any, cfg: Config) -> None:
 
 
 def _against_lambda(
-    ax: Any, res: Results, cfg: Config, key: str, alpha: float, untrained: Any = None
+    ax: Any,
+    res: Results,
+    cfg: Config,
+    key: str,
+    alpha: float,
+    untrained: Any = None,
+    positive_only: bool = False,
 ) -> None:
     """``runs[label][key]`` (per seed) against lambda, one series per variant (gid
-    ``KEY:VARIANT`` on the mean line), and the untrained encoder's level (dashed)."""
+    ``KEY:VARIANT`` on the mean line), and the untrained encoder's level (dashed);
+    ``positive_only``: lambda > 0 only (the penalty itself, 0 without one, on a log axis)."""
     colors = _colors(cfg)
     for variant in cfg["variants"]:
         labels = _variant_labels(res, cfg, variant)
+        if positive_only:
+            labels = [lab for lab in labels if res["runs"][lab]["lambda"] > 0]
         if not labels:
             continue
         x = _lambda_x([res["runs"][lab]["lambda"] for lab in labels])
@@ -476,7 +485,7 @@ def plot_foster(res: Results, cfg: Config) -> Any:
     _legend(ax, baselines_too=False)
 
     ax = axes[3, 1]
-    _against_lambda(ax, res, cfg, "penalty", alpha)
+    _against_lambda(ax, res, cfg, "penalty", alpha, positive_only=True)
     ax.set_yscale("log")
     ax.set_ylabel("final penalty (unweighted, its variant's nuisances)")
     ax.set_title("gradient penalty")

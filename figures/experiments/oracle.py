@@ -28,6 +28,7 @@ import numpy as np
 from figures import style
 from figures.claims import Claim
 from figures.experiments.common import (
+    CHEN,
     FLAT_MOVE,
     FLATNESS_KNN_TEST,
     TAMKIN,
@@ -53,6 +54,7 @@ from figures.stats import NO_TASK_BEATS, Gate, Interval, gate, mean_interval, pa
 from figures.sweep import RUNS_DIR, RunSpec, load_eval
 
 AGREE_P = 0.1  # issue 10 section 4: predicted and measured p_half agree within this
+ALONE_X = -0.06  # where the background-free control's gain sits, left of p = 0
 
 # ---------------------------------------------------------------------------------------------
 # (1) oracle feature dropout against p
@@ -75,6 +77,9 @@ def oracle_config() -> Config:
         },
         "ps": [0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
         "seeds": [0, 1, 2],
+        # the background-free control: the overlay alone on black (data.options.bg_scale=0),
+        # oracle p = 0, per suite and seed: does the background suppress the overlay?
+        "overlay_alone": True,
         "overrides": cpu_scale(192, knn_test=FLATNESS_KNN_TEST),
         "probe": {"n_train": 2048, "n_test": 1000, "layer": "pooled"},
         # the linear theory calibrated to each suite (figures.calibration.oracle_theory): its
@@ -86,7 +91,14 @@ def oracle_config() -> Config:
 
 def oracle_specs(cfg: Config) -> list[RunSpec]:
     """One run per suite, p and seed (p = 1 is the overlay-free control: both views without
-    their overlay)."""
+    their overlay); with ``overlay_alone``, per suite and seed the background-free control
+    :func:`alone_spec`."""
+    alone = [
+        alone_spec(cfg, name, suite, seed)
+        for name, suite in cfg["suites"].items()
+        for seed in cfg["seeds"]
+        if cfg.get("overlay_alone")
+    ]
     return [
         RunSpec(
             "exp_oracle_dropout",
@@ -104,7 +116,27 @@ def oracle_specs(cfg: Config) -> list[RunSpec]:
         for name, suite in cfg["suites"].items()
         for p in cfg["ps"]
         for seed in cfg["seeds"]
-    ]
+    ] + alone
+
+
+def alone_spec(cfg: Config, name: str, suite: Mapping[str, Any], seed: int) -> RunSpec:
+    """The background-free control of suite ``name``: the same run as p = 0 (overlay in every
+    view) with the background blanked (``data.options.bg_scale=0``), so the overlay is the
+    only feature; its untrained twin sees the same blank inputs."""
+    return RunSpec(
+        "exp_oracle_dropout",
+        f"{name}-alone-s{seed}",
+        suite["preset"],
+        (
+            *cfg["overrides"],
+            f"data.suite={suite['suite']}",
+            "views.name=oracle",
+            "views.p=0.0",
+            "data.options.bg_scale=0.0",
+        ),
+        seed,
+        (_probe(cfg),),
+    )
 
 
 def _override(cfg: Config, key: str) -> int:
@@ -167,6 +199,7 @@ def compute_oracle(cfg: Config) -> Results:
             px = base.pixel(spec.name)["metrics"]
             for t in tasks:
                 pixels[t].append(px[t]["accuracy"])
+        alone = _read_alone(cfg, base, by_name, name, tasks[0], knn_steps, times)
         suites[name] = {
             "suite": sc["suite"],
             "tasks": tasks,
@@ -176,10 +209,40 @@ def compute_oracle(cfg: Config) -> Results:
             "chance": chance,  # task -> 1 / classes
             "knn": {"steps": knn_steps, **knn},  # task -> (len(ps), len(seeds), len(steps))
             "theory": _theory_call(sc["suite"], grid, steps, batch, int(cfg["theory"]["seed"])),
+            **({"alone": alone} if alone is not None else {}),
         }
     res: Results = {"ps": ps, "seeds": seeds, "steps": steps, "suites": suites, "run_s": times}
     res["summary"] = oracle_summary(res)
     return res
+
+
+def _read_alone(
+    cfg: Config,
+    base: Any,
+    by_name: Mapping[str, RunSpec],
+    name: str,
+    overlay: str,
+    knn_steps: Sequence[int] | None,
+    times: list[float],
+) -> dict[str, Any] | None:
+    """The background-free control's overlay probe (trained and untrained, per seed) and kNN
+    curves (per seed), or None without ``overlay_alone``."""
+    if not cfg.get("overlay_alone"):
+        return None
+    probe = _probe(cfg)
+    out: dict[str, Any] = {"accuracy": [], "untrained": [], "knn": []}
+    for seed in cfg["seeds"]:
+        spec = by_name[f"{name}-alone-s{seed}"]
+        rd = spec.run_dir(base.root)
+        rec = load_eval(rd, probe)
+        run_steps, curve = read_knn_curve(rd)
+        if knn_steps is not None and run_steps != list(knn_steps):
+            raise ValueError(f"{rd}: kNN steps {run_steps} differ from the suite's {knn_steps}")
+        out["accuracy"].append(rec["metrics"][overlay]["accuracy"])
+        out["untrained"].append(base.untrained(spec.name, probe)["metrics"][overlay]["accuracy"])
+        out["knn"].append(curve[overlay])
+        times.append(_train_time(rd) + rec["elapsed_s"])
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -216,6 +279,48 @@ def suppression(res: Results, suite: str) -> Interval:
     r = res["suites"][suite]
     bg = r["accuracy"][r["tasks"][-1]]
     return paired_interval(bg[_index(res["ps"], 1.0)], bg[_index(res["ps"], 0.0)])
+
+
+def alone_gain(res: Results, suite: str) -> Interval | None:
+    """The overlay's gain over the untrained encoder in the background-free control (seeds
+    paired with their own untrained twins), or None without the control."""
+    a = res["suites"][suite].get("alone")
+    return None if a is None else paired_interval(a["accuracy"], a["untrained"])
+
+
+def overlay_suppression(res: Results, suite: str) -> Interval | None:
+    """The reverse suppression test: the overlay's gain over the untrained encoder when it is
+    alone (background blanked) minus its gain with the background at p = 0, seeds paired
+    (each gain against its own untrained twin, since the inputs differ); > 0 means the
+    background suppressed the overlay. None without the control."""
+    r = res["suites"][suite]
+    a = r.get("alone")
+    if a is None:
+        return None
+    i0 = _index(res["ps"], 0.0)
+    overlay = r["tasks"][0]
+    with_bg = np.subtract(r["accuracy"][overlay][i0], r["untrained"][overlay][i0])
+    return paired_interval(np.subtract(a["accuracy"], a["untrained"]), with_bg)
+
+
+def alone_move(res: Results, suite: str) -> float:
+    """The last-quarter move of the background-free control's seed-mean kNN curve (reported
+    beside the figure's flatness, which is over the sweep's p only)."""
+    r = res["suites"][suite]
+    return last_quarter_move(r["knn"]["steps"], np.mean(r["alone"]["knn"], axis=0))
+
+
+def alone_gate(res: Results, suite: str) -> Gate:
+    """The gate of the reverse suppression test: whether training learns anything in the two
+    runs it compares (the overlay alone, and either task at p = 0)."""
+    r = res["suites"][suite]
+    i0 = _index(res["ps"], 0.0)
+    per = suite_gains(res, suite)
+    found = {f"p=0 {t}": per[t][i0] for t in r["tasks"]}
+    g = alone_gain(res, suite)
+    if g is not None:
+        found[f"{r['tasks'][0]} alone"] = g
+    return gate(found)
 
 
 def _theory_value(theory: Mapping[str, Any], group: str, p: float) -> float:
@@ -310,6 +415,12 @@ def oracle_summary(res: Results) -> dict[str, Any]:
             },
             "flatness": flatness(res, suite),
         }
+        if (sup := overlay_suppression(res, suite)) is not None:
+            out[suite]["alone"] = {
+                "gain": alone_gain(res, suite).to_dict(),  # type: ignore[union-attr]
+                "overlay_suppression": sup.to_dict(),
+                "knn_move": alone_move(res, suite),
+            }
     return out
 
 
@@ -406,12 +517,21 @@ def _plot_gains(ax: Any, res: Results, suite: str) -> None:
     colors = dict(zip(r["tasks"], (style.STRONG, style.WEAK), strict=False))
     for task, per_p in suite_gains(res, suite).items():
         _draw_gains(ax, res["ps"], per_p, colors.get(task, style.NEUTRAL), task, f"gain:{task}")
+    title = "gain over untrained, same seed\nsuppression, background p = 1 $-$ p = 0:\n"
+    title += suppression(res, suite).text(3)
+    alone = alone_gain(res, suite)
+    if alone is not None:
+        overlay = r["tasks"][0]
+        c = colors.get(overlay, style.NEUTRAL)
+        label, gid = f"{overlay} alone (background blanked)", f"alone:{overlay}"
+        _draw_gains(ax, [ALONE_X], [alone], c, label, gid)
+        star = next(ln for ln in ax.lines if ln.get_gid() == gid)
+        star.set_marker("*")
+        star.set_markersize(8)
+        sup = overlay_suppression(res, suite)
+        title += f"\n{overlay} alone $-$ beside background (p = 0):\n{sup.text(3)}"  # type: ignore[union-attr]
     _gain_axes(ax)
-    s = suppression(res, suite)
-    ax.set_title(
-        f"gain over untrained, same seed\nsuppression, background p = 1 $-$ p = 0:\n{s.text(3)}",
-        fontsize=8,
-    )
+    ax.set_title(title, fontsize=8)
     _legend(ax, baselines_too=False)
 
 
@@ -434,6 +554,20 @@ def _plot_curves(ax: Any, res: Results, suite: str) -> None:
                 gid=f"knn:{task}:p{res['ps'][i]:g}",
                 label=f"{task}, p = {res['ps'][i]:g}",
             )
+    a = r.get("alone")
+    if a is not None:
+        overlay = r["tasks"][0]
+        ax.plot(
+            steps,
+            np.mean(a["knn"], axis=0),
+            color=colors.get(overlay, style.NEUTRAL),
+            marker="*",
+            ms=4,
+            lw=0.8,
+            ls=":",
+            gid=f"knn:{overlay}:alone",
+            label=f"{overlay} alone, p = 0 (last quarter {alone_move(res, suite):+.3f})",
+        )
     f = flatness(res, suite)
     verdict = "flat" if f["flat"] else "not flat"
     ax.set_title(
@@ -447,7 +581,9 @@ def _plot_curves(ax: Any, res: Results, suite: str) -> None:
 
 
 def plot_oracle(res: Results, cfg: Config) -> Any:
-    suites = list(res["suites"])
+    # rows in the config's order (a results file read back may hold its keys sorted)
+    suites = [s for s in cfg["suites"] if s in res["suites"]]
+    suites += [s for s in res["suites"] if s not in suites]
     fig, axes = style.subplots(len(suites), 4, width=3.4, height=3.9)
     for row, suite in enumerate(suites):
         g = suite_gate(res, suite)
@@ -540,6 +676,26 @@ def claims_oracle(res: Results, cfg: Config) -> list[Claim]:
                 ),
             ),
         ]
+        if (sup := overlay_suppression(res, suite)) is not None:
+            out.append(
+                gated_claim(
+                    alone_gate(res, suite),
+                    id=f"chen2021.oracle.{suite}.background-suppresses-{overlay}",
+                    figure="exp_oracle_dropout",
+                    paper=CHEN,
+                    claim=f"On {name}, the two features compete, with the background as the "
+                    f"suppressor: the {overlay} gains more over its untrained encoder when it is "
+                    "alone (background blanked) than beside the background (p = 0).",
+                    effect=f"{overlay} gain over the untrained encoder, alone minus with the "
+                    "background (p = 0), each against its own untrained twin",
+                    measured=sup,
+                    predicted_sign=1,
+                    notes=(
+                        "a control of this project: Tamkin et al. expect the overlay to be the "
+                        "suppressor; this tests the other direction",
+                    ),
+                )
+            )
     return out
 
 

@@ -34,11 +34,14 @@ def _params(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def test_twins_are_shared_only_where_the_initial_encoder_is_the_same() -> None:
-    # 2 suites x 6 p x 3 seeds: p changes only the views, the suite changes the data
+    # 2 suites x 6 p x 3 seeds: p changes only the views, the suite changes the data; the
+    # background-free control (data.options.bg_scale=0) changes the data, so it has its own
     specs = oracle.oracle_specs(oracle.oracle_config())
     twins = baselines.untrained_twins(specs, (PROBE,))
+    suites = ("shapes", "digits")
     assert [t.name for t in baselines.unique(twins)] == [
-        f"untrained-{suite}-p0-s{seed}" for suite in ("shapes", "digits") for seed in (0, 1, 2)
+        *(f"untrained-{suite}-p0-s{seed}" for suite in suites for seed in (0, 1, 2)),
+        *(f"untrained-{suite}-alone-s{seed}" for suite in suites for seed in (0, 1, 2)),
     ]
     assert twins["digits-p0.6-s1"].name == "untrained-digits-p0-s1"
     assert twins["digits-p0.6-s1"].seed == 1

@@ -168,7 +168,8 @@ def test_plot_foster_draws_every_panel_from_the_results() -> None:
     for label in chosen:
         np.testing.assert_allclose(_line(ax[9], f"curve:{label}"), np.mean(runs[label]["knn"], 0))
     for variant in cfg["variants"]:
-        labels = foster._variant_labels(res, cfg, variant)
+        labels = [lab for lab in foster._variant_labels(res, cfg, variant) if runs[lab]["lambda"]]
+        assert labels and all(runs[lab]["lambda"] > 0 for lab in labels)  # log axis: no 0
         np.testing.assert_allclose(
             _line(ax[10], f"penalty:{variant}"), [np.mean(runs[lab]["penalty"]) for lab in labels]
         )

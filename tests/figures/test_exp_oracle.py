@@ -242,13 +242,15 @@ def test_compute_oracle_reads_runs_curves_and_the_theory(
         rd = spec.run_dir(tmp_path)
         rd.mkdir(parents=True)
         (rd / "summary.json").write_text(json.dumps({"train_time_s": 2.0}))
-        p = float(spec.name.split("-p")[1].split("-")[0])
+        alone = "-alone-" in spec.name  # the background-free control: p = 0, shape at 0.9
+        p = 0.0 if alone else float(spec.name.split("-p")[1].split("-")[0])
         lines = [
             {"type": "epoch", "global_step": s, "knn": {"shape": 0.3 + p, "background": 0.2}}
             for s in (16, 32)
         ]
         (rd / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
-        (rd / "acc.json").write_text(json.dumps({"shape": 0.7 - 0.1 * p + 0.01 * spec.seed}))
+        shape = (0.9 if alone else 0.7 - 0.1 * p) + 0.01 * spec.seed
+        (rd / "acc.json").write_text(json.dumps({"shape": shape}))
     monkeypatch.setattr(oracle, "_sweep", lambda c, s, e: fake_baselines(tmp_path))
 
     def fake_eval(run_dir: Path, evaluation: Any) -> dict[str, Any]:
@@ -276,7 +278,11 @@ def test_compute_oracle_reads_runs_curves_and_the_theory(
     assert r["untrained"]["background"] == [[0.5, 0.5], [0.5, 0.5]]
     assert r["pixels"]["shape"] == [0.4, 0.4] and r["chance"]["shape"] == pytest.approx(1 / 3)
     assert r["knn"]["steps"] == [16, 32] and r["knn"]["shape"][1] == [[1.3, 1.3]] * 2
-    assert res["run_s"] == [3.0] * 4
+    assert res["run_s"] == [3.0] * 6  # 4 runs of the sweep, 2 background-free controls
+    assert r["alone"]["accuracy"] == [0.9, 0.91] and r["alone"]["untrained"] == [0.5, 0.5]
+    assert r["alone"]["knn"] == [[0.3, 0.3]] * 2
+    # alone gains 0.4 and 0.41; at p = 0 with the background 0.2 and 0.21
+    assert res["summary"]["shapes"]["alone"]["overlay_suppression"]["mean"] == pytest.approx(0.2)
     assert res["summary"]["shapes"]["suppression"]["mean"] == pytest.approx(0.0)
     assert math.isnan(res["summary"]["shapes"]["p_half"]["measured"])  # flat background
     json.dumps(res)  # JSON-ready
@@ -333,3 +339,82 @@ def test_a_theory_whose_background_does_not_rise_predicts_no_p_half() -> None:
     found = {c.id: c for c in oracle.claims_oracle(res, oracle.oracle_config())}
     agree = found["tamkin2023.oracle.shapes.background-half-max-p-matches-theory"]
     assert agree.verdict == claims.NOT_SEEN and not agree.measured.defined
+
+
+def _with_alone(res: dict[str, Any], suite: str, gain: float) -> dict[str, Any]:
+    """Add the background-free control to ``suite``: its overlay gains ``gain`` (+ seed
+    scatter) over its own untrained twin (0.7: blank inputs are read better), flat kNN."""
+    r = res["suites"][suite]
+    unt = [0.7, 0.72, 0.68]
+    r["alone"] = {
+        "accuracy": [u + gain + d for u, d in zip(unt, (0.0, 0.01, -0.01), strict=True)],
+        "untrained": unt,
+        "knn": [[0.7] * len(STEPS) for _ in SEEDS],
+    }
+    return res
+
+
+def test_the_background_free_control_is_one_run_per_suite_and_seed() -> None:
+    cfg = oracle.oracle_config()
+    specs = oracle.oracle_specs(cfg)
+    alone = [s for s in specs if "-alone-" in s.name]
+    names = [f"{n}-alone-s{k}" for n in ("shapes", "digits") for k in SEEDS]
+    assert [s.name for s in alone] == names
+    assert len(specs) == 2 * len(PS) * len(SEEDS) + len(alone)
+    for s in alone:
+        assert "data.options.bg_scale=0.0" in s.overrides and "views.p=0.0" in s.overrides
+        twin = next(x for x in specs if x.name == s.name.replace("alone", "p0"))
+        # the same run as p = 0 but for the blanked background
+        assert set(s.overrides) - set(twin.overrides) == {"data.options.bg_scale=0.0"}
+    cfg["overlay_alone"] = False
+    assert not [s for s in oracle.oracle_specs(cfg) if "-alone-" in s.name]
+
+
+def test_overlay_suppression_plot_and_claim() -> None:
+    """The digit (which falls 0.05 below its untrained twin beside the background) gains
+    +0.1 alone: the background suppresses it by 0.15; drawn as a star left of p = 0, a dotted
+    kNN curve, in the title, and as a claim that holds; a control that gains as much as with
+    the background is "not seen"."""
+    cfg = oracle.oracle_config()
+    res = _with_alone(_results(), "digits", 0.1)
+    sup = oracle.overlay_suppression(res, "digits")
+    assert sup is not None and sup.mean == pytest.approx(0.15) and sup.defined
+    assert oracle.overlay_suppression(res, "shapes") is None
+    fig = oracle.plot_oracle(res, cfg)
+    gain_ax, curve_ax = fig.axes[6], fig.axes[7]
+    star = next(ln for ln in gain_ax.lines if ln.get_gid() == "alone:digit")
+    assert star.get_xdata()[0] == oracle.ALONE_X and star.get_ydata()[0] == pytest.approx(0.1)
+    assert star.get_marker() == "*"
+    assert f"digit alone $-$ beside background (p = 0):\n{sup.text(3)}" in gain_ax.get_title()
+    assert oracle.alone_move(res, "digits") == pytest.approx(0.0)
+    labels = curve_ax.get_legend_handles_labels()[1]
+    assert "digit alone, p = 0 (last quarter +0.000)" in labels
+    np.testing.assert_allclose(_line(curve_ax, "knn:digit:alone"), [0.7] * len(STEPS))
+    assert not [ln for ln in fig.axes[2].lines if ln.get_gid() == "alone:shape"]
+    found = {c.id: c for c in oracle.claims_oracle(res, cfg)}
+    assert len(found) == 7
+    c = found["chen2021.oracle.digits.background-suppresses-digit"]
+    assert c.verdict == claims.HOLDS and c.measured.mean == pytest.approx(0.15)
+    assert oracle.oracle_summary(res)["digits"]["alone"]["overlay_suppression"]["mean"] == (
+        pytest.approx(0.15)
+    )
+    same = _with_alone(_results(), "digits", -0.05)  # as much as beside the background
+    c = {c.id: c for c in oracle.claims_oracle(same, cfg)}[
+        "chen2021.oracle.digits.background-suppresses-digit"
+    ]
+    assert c.verdict == claims.NOT_SEEN
+    # nothing learns anywhere: not a result
+    gated = _with_alone(_results(learned=False), "digits", 0.0)
+    c = {c.id: c for c in oracle.claims_oracle(gated, cfg)}[
+        "chen2021.oracle.digits.background-suppresses-digit"
+    ]
+    assert c.verdict == claims.NOT_A_RESULT
+
+
+def test_rows_follow_the_config_order_whatever_the_results_order() -> None:
+    """A results file read back may hold its suites sorted (digits before shapes)."""
+    res = _results()
+    res["suites"] = dict(reversed(list(res["suites"].items())))
+    fig = oracle.plot_oracle(res, oracle.oracle_config())
+    assert fig.axes[0].get_title().startswith("overlay-shapes-on-fashion")
+    assert fig.axes[4].get_title().startswith("overlay-digits-on-fashion")

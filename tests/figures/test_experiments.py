@@ -46,8 +46,9 @@ def test_gains_pair_seeds_by_position() -> None:
 
 
 def test_run_lists() -> None:
-    oracle_runs = oracle.oracle_specs(oracle.oracle_config())  # 2 suites x 6 p x 3 seeds
-    assert len(oracle_runs) == 2 * 6 * 3 and len({s.run_id for s in oracle_runs}) == 36
+    # 2 suites x 6 p x 3 seeds, then 2 suites x 3 seeds of the background-free control
+    oracle_runs = oracle.oracle_specs(oracle.oracle_config())
+    assert len(oracle_runs) == 2 * 6 * 3 + 2 * 3 and len({s.run_id for s in oracle_runs}) == 42
     assert "views.p=0.4" in oracle_runs[7].overrides and oracle_runs[7].seed == 1
     assert "data.suite=overlay-digits-on-fashion" in oracle_runs[18].overrides
     multi = multitask.multitask_specs(multitask.multitask_config())  # viewmaker: 2 suites x 3

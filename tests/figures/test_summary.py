@@ -140,3 +140,14 @@ def test_claims_cli_splices_the_readme_between_its_markers(
     readme.write_text("no markers\n")
     assert main(["claims", "--readme-file", str(readme)]) == 2
     assert readme.read_text() == "no markers\n"
+
+
+def test_small_numbers_keep_three_significant_digits() -> None:
+    """A conditional variance of 4.4e-4 is not printed as 0.000 (it was, in exp_foster's
+    table); ordinary numbers keep three decimals."""
+    rows = (summary.Row("cv", mean_interval(np.array([4.4e-4, 4.6e-4, 4.5e-4]))),)
+    line = summary.render_table(summary.Table("t", rows))[-2]
+    assert "0.00045" in line and "| 0.000 |" not in line
+    rows = (summary.Row("r2", mean_interval(np.array([0.5, 0.6, 0.7]))),)
+    assert "| 0.600 | 0.100 |" in summary.render_table(summary.Table("t", rows))[-2]
+    assert summary._num(float("nan")) == "n/a" and summary._num(0.0) == "0.000"

@@ -185,6 +185,8 @@ def test_cifar10_background_uses_the_loader(tmp_path: Path) -> None:
         ({"opacity": 1.5}, "opacity"),
         ({"count": 5}, "count"),  # 2x2 grid has 4 cells
         ({"max_examples": 0}, "max_examples"),
+        ({"bg_scale": 1.5}, "bg_scale"),
+        ({"bg_scale": -0.1}, "bg_scale"),
         ({"sise": 10}, "unknown option"),
     ],
 )
@@ -243,3 +245,22 @@ def test_composite_is_a_convex_blend(seed: int, opacity: float) -> None:
     np.testing.assert_array_equal(x[:, :, 0, 0], bg[:, :, 0, 0])
     expected = (1 - opacity) * bg[:, :, 1, 1] + opacity * colour
     np.testing.assert_allclose(x[:, :, 1, 1], expected, atol=1e-6)
+
+
+def test_bg_scale_zero_leaves_the_overlay_alone_on_black() -> None:
+    """``bg_scale=0`` (the background-free control): the same overlays from the same rng, on a
+    zero background; ``x_clean`` is the scaled background; labels unchanged; 0.5 halves it."""
+    full = build_suite("overlay-digits-on-natural", "test", max_examples=8)
+    alone = build_suite("overlay-digits-on-natural", "test", max_examples=8, bg_scale=0.0)
+    half = build_suite("overlay-digits-on-natural", "test", max_examples=8, bg_scale=0.5)
+    idx = np.arange(8)
+    b, a, h = (ds.batch(idx, np.random.default_rng(3)) for ds in (full, alone, half))
+    assert torch.all(a.x_clean == 0) and torch.equal(a.overlay_mask, b.overlay_mask)
+    cover = a.overlay_mask.float()
+    # white opaque digits on black: x is the coverage itself, below 1/2 outside the mask
+    assert torch.all(a.x[cover.expand_as(a.x) == 0] < 0.5) and a.x.max() > 0.9
+    assert torch.all(a.x[:, 0] == a.x[:, 2]) and (a.x == 0).float().mean() > 0.3
+    assert b.x_clean.sum() > 0
+    torch.testing.assert_close(h.x_clean, b.x_clean * 0.5)
+    for task in b.labels:
+        assert torch.equal(a.labels[task], b.labels[task])
