@@ -187,7 +187,9 @@ def _train(
                 dt = time.perf_counter() - t0
                 pos.advance(dt)
                 rec.step(pos, loss, float(parts.scheduler.get_last_lr()[0]), dt, _vm_lr(parts))
-                if (knn := _knn_at_step(cfg, parts, monitor, train_set, pos, compute)) is not None:
+                every = cfg.run.knn_every_steps
+                knn = _knn(cfg, parts, monitor, train_set, pos.global_step, every, compute)
+                if knn is not None:
                     rec.knn_point(pos, knn)
                 if stop:
                     break
@@ -199,7 +201,8 @@ def _train(
                 if stop:
                     rec.interrupted(pos, flag.signum, files.last)
                 break
-            rec.epoch(pos, _knn(cfg, parts, monitor, train_set, pos, compute))
+            every = cfg.run.knn_every
+            rec.epoch(pos, _knn(cfg, parts, monitor, train_set, pos.epoch + 1, every, compute))
             pos = state.next_epoch(pos)
             log_gallery(
                 tracker,
@@ -298,30 +301,14 @@ def _knn(
     parts: Parts,
     monitor: tuple[Batch, Batch] | None,
     train_set: MultiTaskDataset,
-    pos: Position,
+    count: int,
+    every: int,
     compute: Compute,
 ) -> dict[str, float] | None:
-    """Per-task kNN accuracy (R^2 for regression) after epoch ``pos.epoch`` when the monitor runs
-    this epoch (every ``run.knn_every``), else None."""
-    every = cfg.run.knn_every
-    if monitor is None or every <= 0 or (pos.epoch + 1) % every:
-        return None
-    bank, query = monitor
-    return knn_monitor(parts.encoder, bank, query, train_set.tasks, cfg.run.knn_k, compute.device)
-
-
-def _knn_at_step(
-    cfg: Config,
-    parts: Parts,
-    monitor: tuple[Batch, Batch] | None,
-    train_set: MultiTaskDataset,
-    pos: Position,
-    compute: Compute,
-) -> dict[str, float] | None:
-    """Per-task kNN accuracy (R^2) after step ``pos.global_step`` when it is a multiple of
-    ``run.knn_every_steps``, else None."""
-    every = cfg.run.knn_every_steps
-    if monitor is None or every <= 0 or pos.global_step % every:
+    """Per-task kNN accuracy (R^2 for regression) when ``count`` (epochs done, for
+    ``run.knn_every``; optimiser steps done, for ``run.knn_every_steps``) is a multiple of
+    ``every`` (0: never), else None."""
+    if monitor is None or every <= 0 or count % every:
         return None
     bank, query = monitor
     return knn_monitor(parts.encoder, bank, query, train_set.tasks, cfg.run.knn_k, compute.device)

@@ -505,7 +505,7 @@ def plot_foster(res: Results, cfg: Config) -> Any:
         "Foster et al.: Spirograph, gradient penalty faithful and with h not differentiated "
         "(a deviation from the paper)\n"
         f"(mean $\\pm$ sd over {len(res['seeds'])} seeds, {_steps(cfg)} steps; "
-        "the linear theory has no counterpart)\n" + flatness_text(foster_flatness(res)),
+        "the linear theory has no counterpart)\n" + flatness_text(f),
         fontsize=9,
     )
     return fig

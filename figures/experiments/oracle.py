@@ -48,6 +48,7 @@ from figures.experiments.common import (
     gated_claim,
     last_quarter_move,
     read_knn_curve,
+    read_run_curve,
 )
 from figures.spec import Config, FigureSpec, Results
 from figures.stats import NO_TASK_BEATS, Gate, Interval, gate, mean_interval, paired_interval
@@ -93,46 +94,41 @@ def oracle_specs(cfg: Config) -> list[RunSpec]:
     """One run per suite, p and seed (p = 1 is the overlay-free control: both views without
     their overlay); with ``overlay_alone``, per suite and seed the background-free control
     :func:`alone_spec`."""
-    alone = [
-        alone_spec(cfg, name, suite, seed)
-        for name, suite in cfg["suites"].items()
-        for seed in cfg["seeds"]
-        if cfg.get("overlay_alone")
-    ]
-    return [
-        RunSpec(
-            "exp_oracle_dropout",
-            f"{name}-p{p:g}-s{seed}",
-            suite["preset"],
-            (
-                *cfg["overrides"],
-                f"data.suite={suite['suite']}",
-                "views.name=oracle",
-                f"views.p={p}",
-            ),
-            seed,
-            (_probe(cfg),),
-        )
-        for name, suite in cfg["suites"].items()
+    suites = cfg["suites"].items()
+    sweep = [
+        _oracle_run(cfg, f"{name}-p{p:g}-s{seed}", suite, p, seed)
+        for name, suite in suites
         for p in cfg["ps"]
         for seed in cfg["seeds"]
-    ] + alone
+    ]
+    if not cfg.get("overlay_alone"):
+        return sweep
+    return sweep + [
+        alone_spec(cfg, name, suite, seed) for name, suite in suites for seed in cfg["seeds"]
+    ]
 
 
 def alone_spec(cfg: Config, name: str, suite: Mapping[str, Any], seed: int) -> RunSpec:
     """The background-free control of suite ``name``: the same run as p = 0 (overlay in every
     view) with the background blanked (``data.options.bg_scale=0``), so the overlay is the
     only feature; its untrained twin sees the same blank inputs."""
+    return _oracle_run(cfg, f"{name}-alone-s{seed}", suite, 0.0, seed, "data.options.bg_scale=0.0")
+
+
+def _oracle_run(
+    cfg: Config, run_name: str, suite: Mapping[str, Any], p: float, seed: int, *extra: str
+) -> RunSpec:
+    """An oracle-view run of ``suite`` at ``p`` with the figure's overrides (then ``extra``)."""
     return RunSpec(
         "exp_oracle_dropout",
-        f"{name}-alone-s{seed}",
+        run_name,
         suite["preset"],
         (
             *cfg["overrides"],
             f"data.suite={suite['suite']}",
             "views.name=oracle",
-            "views.p=0.0",
-            "data.options.bg_scale=0.0",
+            f"views.p={p}",
+            *extra,
         ),
         seed,
         (_probe(cfg),),
@@ -235,9 +231,7 @@ def _read_alone(
         spec = by_name[f"{name}-alone-s{seed}"]
         rd = spec.run_dir(base.root)
         rec = load_eval(rd, probe)
-        run_steps, curve = read_knn_curve(rd)
-        if knn_steps is not None and run_steps != list(knn_steps):
-            raise ValueError(f"{rd}: kNN steps {run_steps} differ from the suite's {knn_steps}")
+        _, curve = read_run_curve(rd, [overlay], knn_steps)
         out["accuracy"].append(rec["metrics"][overlay]["accuracy"])
         out["untrained"].append(base.untrained(spec.name, probe)["metrics"][overlay]["accuracy"])
         out["knn"].append(curve[overlay])
