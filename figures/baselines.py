@@ -11,6 +11,13 @@
   initial values (mean 0, variance 1), as in any freshly built encoder in eval mode. Trained runs
   whose encoder cannot differ at initialisation (same ``data`` and ``model`` sections, seed and
   precision: e.g. every p of an oracle sweep) share one untrained twin.
+* **The untrained population.** The gate compares the trained seeds with the untrained encoder
+  as a population of :data:`UNTRAINED_INITS` seeded initialisations (:func:`population`): the
+  trained runs' own twins plus twins at the next seeds, all evaluated like the twins. Untrained
+  probes spread across initialisations (the oracle figure's digits background: sd 0.042 over 10
+  inits) far more than trained ones, and a trained run's probe is not correlated with its own
+  initialisation's, so the mean of 8 initialisations is the better baseline for 3 trained
+  seeds (``figures.stats.welch_interval``). A twin costs about 2 worker-seconds.
 * **Raw pixels.** The same probe code (``empirical.evaluate.probe_tasks`` over
   ``empirical.probe``) on the flattened clean inputs the encoder would see (post-view channels
   such as RandBits' bits appended, as in training), with the same training and test subsets and
@@ -25,7 +32,7 @@ import hashlib
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -33,6 +40,7 @@ from typing import Any
 from figures.sweep import Evaluation, RunSpec, load_eval
 
 UNTRAINED_PREFIX = "untrained-"
+UNTRAINED_INITS = 8  # seeded initialisations per untrained population (the gate's baseline)
 PIXEL_PREFIX = "pixels-"
 
 
@@ -76,6 +84,57 @@ def untrained_twins(
                 tuple(evaluations),
             )
         out[spec.name] = by_key[key]
+    return out
+
+
+def population_key(spec: RunSpec) -> str:
+    """8 hex digits over what fixes the encoder's initialisation *up to its seed* and the data it
+    is probed on (:func:`init_key` without ``run.seed``): the runs of one untrained population."""
+    d = resolved_config(spec).to_dict()
+    return _hash([d["data"], d["model"], d["run"]["precision"]])
+
+
+def population(
+    specs: Sequence[RunSpec],
+    twins: Mapping[str, RunSpec],
+    inits: int | None = None,
+) -> dict[str, tuple[RunSpec, ...]]:
+    """Trained run name -> the untrained population of its encoder: the twins (``twins``, from
+    :func:`untrained_twins`) of the trained seeds of every run with the same
+    :func:`population_key`, in seed order, then twins at the seeds after the largest trained seed
+    until there are ``inits`` (default :data:`UNTRAINED_INITS`; or as many as the trained
+    seeds, if more). The added twins are named ``untrained-init<SEED>-<first run>``.
+
+    Raises:
+        ValueError: ``inits`` below 2 (a population needs a spread).
+    """
+    inits = UNTRAINED_INITS if inits is None else inits
+    if inits < 2:
+        raise ValueError(f"inits must be at least 2; got {inits}")
+    groups: dict[str, list[RunSpec]] = {}
+    for spec in specs:
+        groups.setdefault(population_key(spec), []).append(spec)
+    out: dict[str, tuple[RunSpec, ...]] = {}
+    for members in groups.values():
+        by_seed: dict[int, RunSpec] = {}
+        for spec in members:
+            by_seed.setdefault(spec.seed, twins[spec.name])
+        first = members[0]
+        evaluations = twins[first.name].evaluations
+        seed = max(by_seed)
+        while len(by_seed) < inits:
+            seed += 1
+            by_seed[seed] = RunSpec(
+                first.figure,
+                f"{UNTRAINED_PREFIX}init{seed}-{first.name}",
+                first.preset,
+                first.overrides,
+                seed,
+                tuple(evaluations),
+            )
+        pop = tuple(by_seed[s] for s in sorted(by_seed))
+        for spec in members:
+            out[spec.name] = pop
     return out
 
 
@@ -277,14 +336,42 @@ class Baselines:
     root: Path
     twins: Mapping[str, RunSpec]
     pixels: Mapping[str, PixelProbe]
+    populations: Mapping[str, tuple[RunSpec, ...]] = field(default_factory=dict)
 
     def untrained(self, name: str, evaluation: Evaluation) -> dict[str, Any]:
         """The untrained twin's record of ``evaluation`` for trained run ``name``."""
         return load_eval(self.twins[name].run_dir(self.root), evaluation)
 
+    def untrained_population(self, name: str, evaluation: Evaluation) -> list[dict[str, Any]]:
+        """The records of ``evaluation`` of every initialisation in the untrained population of
+        trained run ``name`` (:func:`population`), in seed order.
+
+        Raises:
+            KeyError: no population was prepared for ``name`` (names it).
+        """
+        if name not in self.populations:
+            raise KeyError(f"no untrained population prepared for run {name!r}")
+        return [load_eval(t.run_dir(self.root), evaluation) for t in self.populations[name]]
+
+    def init_seeds(self, name: str) -> list[int]:
+        """The seeds of the untrained population of trained run ``name``."""
+        return [t.seed for t in self.populations[name]]
+
     def pixel(self, name: str) -> dict[str, Any]:
         """The raw-pixel probe record for trained run ``name``."""
         return pixel_record(self.pixels[name], self.root)
+
+
+def plan(
+    specs: Sequence[RunSpec],
+    root: Path,
+    evaluations: Sequence[Evaluation],
+    inits: int | None = None,
+) -> Baselines:
+    """The twins and untrained populations of ``specs`` (no raw-pixel probes), without writing
+    anything: what :func:`prepare` writes, and what tests build by hand."""
+    twins = untrained_twins(specs, evaluations)
+    return Baselines(root, twins, {}, population(specs, twins, inits))
 
 
 def prepare(
@@ -292,17 +379,28 @@ def prepare(
     root: Path,
     evaluations: Sequence[Evaluation],
     pixel_evaluation: Evaluation | None = None,
+    inits: int | None = None,
 ) -> tuple[Baselines, list[RunSpec]]:
-    """Write the untrained twins of ``specs`` (cheap: no training) and return the baselines and
-    the twin specs to add to the figure's sweep (which only evaluates them).
+    """Write the untrained twins of ``specs`` and the rest of their untrained populations
+    (cheap: no training) and return the baselines and the twin specs to add to the figure's
+    sweep (which only evaluates them).
 
     Args:
         evaluations: what each twin is evaluated with (a subset of the trained runs' ones).
         pixel_evaluation: the probe evaluation whose options the raw-pixel probe uses (default:
             the first ``probe`` among ``evaluations``; none: no pixel baseline).
+        inits: the size of each untrained population (:func:`population`; default
+            :data:`UNTRAINED_INITS`).
     """
-    twins = untrained_twins(specs, evaluations)
+    planned = plan(specs, root, evaluations, inits)
+    twins, pops = planned.twins, planned.populations
     todo = unique(twins)
+    known = {t.name for t in todo}
+    for pop in pops.values():
+        for t in pop:
+            if t.name not in known:
+                known.add(t.name)
+                todo.append(t)
     for t in todo:
         write_untrained(t, root)
     if pixel_evaluation is None:
@@ -312,4 +410,4 @@ def prepare(
         if pixel_evaluation is not None
         else {}
     )
-    return Baselines(root, twins, pixels), todo
+    return Baselines(root, twins, pixels, pops), todo

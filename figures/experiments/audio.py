@@ -35,10 +35,11 @@ from figures.experiments.common import (
     curves_flatness,
     flatness_text,
     gated_claim,
+    init_seeds,
     read_run_curve,
 )
 from figures.spec import Config, FigureSpec, Results
-from figures.stats import Gate, Interval, gate, mean_interval, paired_interval
+from figures.stats import Gate, Interval, gate, mean_interval, paired_interval, welch_interval
 from figures.sweep import RUNS_DIR, Evaluation, RunSpec, load_eval, run_sweep
 
 FIGURE = "exp_audio"
@@ -150,11 +151,12 @@ def read_audio(cfg: Config, base: Any) -> Results:
         rd = spec.run_dir(root)
         views = spec.preset.split("-")[0]
         rec = load_eval(rd, probe)["metrics"]
-        u = base.untrained(spec.name, probe)["metrics"]
+        pop = base.untrained_population(spec.name, probe)
         knn_steps, curve = read_run_curve(rd, TASKS, knn_steps)
         for t in TASKS:
             acc.setdefault(views, {}).setdefault(t, []).append(rec[t]["accuracy"])
-            unt.setdefault(views, {}).setdefault(t, []).append(u[t]["accuracy"])
+            # the view type's untrained population (the same for each of its seeds)
+            unt.setdefault(views, {})[t] = [u["metrics"][t]["accuracy"] for u in pop]
             knn.setdefault(views, {}).setdefault(t, []).append(curve[t])
             chance[t] = rec[t]["chance"]
         pixels[views] = {t: base.pixel(spec.name)["metrics"][t]["accuracy"] for t in TASKS}
@@ -180,9 +182,10 @@ def read_audio(cfg: Config, base: Any) -> Results:
     return {
         "views": list(cfg["views"]),
         "seeds": list(cfg["seeds"]),
+        "inits": init_seeds(base, specs[0]),
         "tasks": list(TASKS),
         "accuracy": acc,  # views -> task -> per-seed
-        "untrained": unt,  # views -> task -> per-seed, the same seeds untrained
+        "untrained": unt,  # views -> task -> per initialisation: the untrained population
         "pixels": pixels,  # views -> task -> raw-pixel (log-mel) probe
         "rate": rates,  # task -> view generator -> per viewmaker seed
         "judge_accuracy": {t: float(np.mean(v)) if v else float("nan") for t, v in judges.items()},
@@ -210,7 +213,7 @@ def compute_audio(cfg: Config) -> Results:
 def audio_gains(res: Results) -> dict[str, list[Interval]]:
     """Task -> the gain interval of each view type."""
     return {
-        t: [paired_interval(res["accuracy"][v][t], res["untrained"][v][t]) for v in res["views"]]
+        t: [welch_interval(res["accuracy"][v][t], res["untrained"][v][t]) for v in res["views"]]
         for t in res["tasks"]
     }
 
@@ -271,7 +274,7 @@ def plot_audio(res: Results, cfg: Config) -> Any:
     _gain_axes(ax)
     ax.set_xticks(x, views)
     ax.set_xlabel("views")
-    ax.set_title("trained minus untrained, same seed")
+    ax.set_title("trained minus untrained (Welch, 95%)")
     _legend(ax, baselines_too=False)
     ax = plots.add_subplot(left[1, 1])
     names = [n for n in RATE_VIEWS if n in next(iter(res["rate"].values()), {})]

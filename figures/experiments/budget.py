@@ -41,6 +41,7 @@ from figures.experiments.common import (
     flatness_text,
     gains,
     gated_claim,
+    init_seeds,
     read_run_curve,
 )
 from figures.spec import Config, FigureSpec, Results
@@ -362,12 +363,12 @@ def read_budget(cfg: Config, base: baselines.Baselines) -> Results:
             rd = spec.run_dir(root)
             rec = load_eval(rd, probe)
             knn_steps, curve = read_run_curve(rd, tasks, knn_steps)
-            u = base.untrained(spec.name, probe)["metrics"]
+            pop = base.untrained_population(spec.name, probe)
             r = load_eval(rd, _rate_eval(cfg, eps))["metrics"]
             trained, random_vm = _trained_rate(r["views"]), _untrained_rate(r["views"])
             for t in tasks:
                 per["acc"][t].append(rec["metrics"][t]["accuracy"])
-                per["unt"][t].append(u[t]["accuracy"])
+                per["unt"][t] = [u["metrics"][t]["accuracy"] for u in pop]  # the population
                 per["rate"][t].append(trained[t]["rate"])
                 per["rate_u"][t].append(random_vm[t]["rate"])
                 judges[t].append(r["judges"][t]["clean_accuracy"])
@@ -397,10 +398,11 @@ def read_budget(cfg: Config, base: baselines.Baselines) -> Results:
     return {
         "eps": list(cfg["eps"]),
         "seeds": list(cfg["seeds"]),
+        "inits": init_seeds(base, specs[0]),
         "suite": suite,
         "tasks": list(tasks),
         "accuracy": acc,  # task -> (eps, seeds)
-        "untrained": unt,  # task -> (eps, seeds): the same seeds untrained
+        "untrained": unt,  # task -> (eps, inits): the untrained population
         "pixels": pixels,  # task -> (eps,): raw-pixel probe
         "rate": rate,  # task -> (eps, seeds): the trained viewmaker's feature-dropout rate
         "rate_random": rate_u,  # task -> (eps, seeds): an untrained viewmaker at the same eps
@@ -536,7 +538,7 @@ def plot_budget(res: Results, cfg: Config) -> Any:
         _draw_gains(ax, eps, per, colors[t], t, f"gain:{t}")
     _gain_axes(ax)
     ax.set_xscale("log")
-    ax.set_title("trained minus untrained, same seed")
+    ax.set_title("trained minus untrained (Welch, 95%)")
     _legend(ax, baselines_too=False)
     for a in fig.axes:
         a.set_xlabel("viewmaker budget $\\epsilon$ (mean |$\\delta$| per element)")

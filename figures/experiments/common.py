@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from figures.stats import (
     NO_TASK_BEATS,
     Gate,
     Interval,
-    paired_interval,
+    welch_interval,
 )
 from figures.sweep import Evaluation, RunSpec, load_eval, run_sweep
 
@@ -95,17 +95,18 @@ def _sweep(
 
 @dataclass(frozen=True)
 class ProbeRecord:
-    """One trained run's probe beside its untrained twin's.
+    """One trained run's probe beside its untrained population's.
 
     Attributes:
         accuracy: task -> the trained run's probe accuracy.
-        untrained: task -> the untrained twin's probe accuracy (same seed).
+        untrained: task -> the probe accuracy of each initialisation in the run's untrained
+            population (:func:`untrained_values`; the same for every seed of a condition).
         chance: task -> the chance accuracy.
         seconds: the run's training time plus its probe's evaluation time.
     """
 
     accuracy: dict[str, float]
-    untrained: dict[str, float]
+    untrained: dict[str, list[float]]
     chance: dict[str, float]
     seconds: float
 
@@ -113,17 +114,18 @@ class ProbeRecord:
 def read_probe(
     base: baselines.Baselines, spec: RunSpec, probe: Evaluation, tasks: Sequence[str]
 ) -> ProbeRecord:
-    """The probe record of run ``spec`` and of its untrained twin, for ``tasks``.
+    """The probe record of run ``spec`` and of its untrained population, for ``tasks``.
 
     Raises:
-        FileNotFoundError: the run's or twin's probe record is missing (names the file).
+        FileNotFoundError: the run's or an untrained initialisation's probe record is missing
+            (names the file).
     """
     run_dir = spec.run_dir(base.root)
     rec = load_eval(run_dir, probe)
-    unt = base.untrained(spec.name, probe)
+    pop = base.untrained_population(spec.name, probe)
     return ProbeRecord(
         accuracy={t: rec["metrics"][t]["accuracy"] for t in tasks},
-        untrained={t: unt["metrics"][t]["accuracy"] for t in tasks},
+        untrained={t: [u["metrics"][t]["accuracy"] for u in pop] for t in tasks},
         chance={t: rec["metrics"][t]["chance"] for t in tasks},
         seconds=_train_time(run_dir) + rec["elapsed_s"],
     )
@@ -186,13 +188,35 @@ def _markers(ax: Any, x: Any, values: Any, color: str, label: str, alpha: float 
 
 
 def gains(trained: Any, untrained: Any) -> list[Interval]:
-    """Per-condition gain intervals: ``trained`` and ``untrained`` of one shape ``(..., seeds)``
-    (the same seed at the same position), flattened over the leading axes."""
+    """Per-condition gain intervals over the untrained encoder: ``trained`` of shape
+    ``(..., seeds)`` against ``untrained`` of shape ``(..., inits)`` (the condition's untrained
+    population, :func:`untrained_values`), the same leading axes; Welch intervals
+    (``figures.stats.welch_interval``), flattened over the leading axes."""
     t, u = np.asarray(trained, dtype=float), np.asarray(untrained, dtype=float)
-    if t.shape != u.shape:
-        raise ValueError(f"trained and untrained values differ in shape: {t.shape} vs {u.shape}")
+    if t.shape[:-1] != u.shape[:-1]:
+        raise ValueError(
+            f"trained and untrained values differ in their leading axes: {t.shape} vs {u.shape}"
+        )
     t2, u2 = t.reshape(-1, t.shape[-1]), u.reshape(-1, u.shape[-1])
-    return [paired_interval(a, b) for a, b in zip(t2, u2, strict=True)]
+    return [welch_interval(a, b) for a, b in zip(t2, u2, strict=True)]
+
+
+def untrained_values(
+    base: baselines.Baselines,
+    spec: RunSpec,
+    evaluation: Evaluation,
+    read: Callable[[Mapping[str, Any]], float],
+) -> list[float]:
+    """``read(metrics)`` of each initialisation in the untrained population of trained run
+    ``spec`` (``figures.baselines.population``), in seed order: the condition's untrained
+    baseline, whatever the trained seed."""
+    return [float(read(r["metrics"])) for r in base.untrained_population(spec.name, evaluation)]
+
+
+def init_seeds(base: baselines.Baselines, spec: RunSpec) -> list[int]:
+    """The seeds of the untrained population of trained run ``spec`` (results' ``inits``: the
+    last axis of their ``untrained`` values)."""
+    return base.init_seeds(spec.name)
 
 
 def _gate_text(g: Gate, what: str) -> str:

@@ -16,9 +16,9 @@ are the oracle figure's p = 0 runs with the expert base views) and the oracle ru
 condition whose runs are the expert runs (p = 0) is shown once, as ``expert``.
 
 Gate (issue 10): a condition's task *learns* when its run at the budget beats the same encoder
-untrained, its seeded-initialisation twin of the same seed (``figures.baselines``: the twin the
-oracle figure's sweep writes and evaluates for these runs), by the rule of
-``figures.stats.gate`` (seeds paired). The value compared is the kNN accuracy where the twin
+untrained, its seeded initialisations (``figures.baselines``: the twins and the untrained
+population the oracle figure's sweep writes and evaluates for these runs), by the rule of
+``figures.stats.gate`` (Welch). The value compared is the kNN accuracy where the twin
 records one (a ``metrics.jsonl`` with kNN entries); the twins written by
 ``figures.baselines.write_untrained`` are never trained, so they record no kNN, and the value is
 then the linear probe accuracy of the oracle figure's probe evaluation (``fig-probe``), the
@@ -32,6 +32,7 @@ difference; the theory's value is the same mean of the background's normalised s
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ from figures.experiments.common import (
     read_knn_curve,
 )
 from figures.spec import Config, FigureSpec, Results
-from figures.stats import Gate, Interval, gate, paired_interval
+from figures.stats import Gate, Interval, gate, paired_interval, welch_interval
 from figures.sweep import RUNS_DIR, Evaluation, RunSpec, load_eval
 
 FIGURE = "exp_dynamics"
@@ -119,16 +120,19 @@ def dynamics_specs(cfg: Config) -> list[RunSpec]:
     return [s for conds in dynamics_runs(cfg).values() for _, runs in conds.values() for s in runs]
 
 
-def dynamics_twins() -> tuple[dict[str, RunSpec], Evaluation]:
-    """Trained run name -> its untrained twin, as the oracle figure's sweep writes them
-    (:func:`figures.baselines.untrained_twins` over every oracle run, evaluated with its probe),
-    and that probe. Every run the figure reads is an oracle run (the expert runs are its p = 0
-    runs), so each has a twin there."""
+def dynamics_twins() -> tuple[dict[str, RunSpec], dict[str, tuple[RunSpec, ...]], Evaluation]:
+    """Trained run name -> its untrained twin and -> its untrained population, as the oracle
+    figure's sweep writes them (:func:`figures.baselines.untrained_twins` and
+    :func:`figures.baselines.population` over every oracle run, evaluated with its probe), and
+    that probe. Every run the figure reads is an oracle run (the expert runs are its p = 0
+    runs), so each has a twin and a population there."""
     from figures.experiments.oracle import oracle_config, oracle_specs
 
     ocfg = oracle_config()
     probe = _probe(ocfg)
-    return baselines.untrained_twins(oracle_specs(ocfg), (probe,)), probe
+    specs = oracle_specs(ocfg)
+    twins = baselines.untrained_twins(specs, (probe,))
+    return twins, baselines.population(specs, twins), probe
 
 
 def _twin_knn(twin_dir: Path, tasks: list[str]) -> dict[str, float] | None:
@@ -149,12 +153,14 @@ def _baseline(
     root: Path,
     tasks: list[str],
     twins: dict[str, RunSpec],
+    pops: Mapping[str, Sequence[RunSpec]],
     probe: Evaluation,
 ) -> dict[str, Any]:
-    """What the gate compares, per task and seed: ``{"measure": "knn" | "probe",
-    "accuracy": {task: [per seed]}, "untrained": {task: [per seed]}}``: the run at the budget
-    (its last kNN, or its probe) and its untrained twin of the same seed (its kNN where every
-    twin records one, else its probe record).
+    """What the gate compares, per task: ``{"measure": "knn" | "probe",
+    "accuracy": {task: [per seed]}, "untrained": {task: [...]}}``: the run at the budget (its
+    last kNN, or its probe) against the untrained encoder: each seed's twin's kNN where every
+    twin records one, else the probe records of the condition's untrained population
+    (``pops``, one per initialisation).
 
     Raises:
         KeyError: a run without an untrained twin.
@@ -172,15 +178,17 @@ def _baseline(
             continue
         try:
             rec = load_eval(spec.run_dir(root), probe)["metrics"]
-            u = load_eval(twins[spec.name].run_dir(root), probe)["metrics"]
+            if j == 0:
+                pop = [load_eval(u.run_dir(root), probe)["metrics"] for u in pops[spec.name]]
         except FileNotFoundError as e:
             raise FileNotFoundError(
                 f"{FIGURE} gates on the probe records of {spec.figure}'s runs and their "
-                f"untrained twins: {e} (run python -m figures {spec.figure} first)"
+                f"untrained populations: {e} (run python -m figures {spec.figure} first)"
             ) from e
         for t in tasks:
             acc[t].append(float(rec[t]["accuracy"]))
-            unt[t].append(float(u[t]["accuracy"]))
+            if j == 0:
+                unt[t] = [float(u[t]["accuracy"]) for u in pop]
     return {"measure": "knn" if use_knn else "probe", "accuracy": acc, "untrained": unt}
 
 
@@ -221,7 +229,7 @@ def compute_dynamics(cfg: Config) -> Results:
     runs = dynamics_runs(cfg)
     steps = _override(ocfg, "optim.max_steps")
     batch = _override(ocfg, "optim.batch_size")
-    twins, probe = dynamics_twins()
+    twins, pops, probe = dynamics_twins()
     suites: dict[str, Any] = {}
     for suite, conds in runs.items():  # read every run before the (slower) theory
         sc = ocfg["suites"][suite]
@@ -233,13 +241,15 @@ def compute_dynamics(cfg: Config) -> Results:
                 "p": p,
                 "runs": [s.name for s in specs],
                 **curves,
-                "baseline": _baseline(specs, curves, root, tasks, twins, probe),
+                "baseline": _baseline(specs, curves, root, tasks, twins, pops, probe),
             }
         suites[suite] = {"suite": sc["suite"], "tasks": tasks, "conditions": conditions}
     for r in suites.values():
         ps = sorted({c["p"] for c in r["conditions"].values()})
         r["theory"] = _theory_call(r["suite"], ps, steps, batch, int(cfg["theory"]["seed"]))
-    return {"seeds": list(cfg["seeds"]), "steps": steps, "suites": suites}
+    first = next(s for conds in runs.values() for _, specs in conds.values() for s in specs)
+    inits = [t.seed for t in pops[first.name]]
+    return {"seeds": list(cfg["seeds"]), "inits": inits, "steps": steps, "suites": suites}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -256,12 +266,12 @@ def theory_curve(res: Results, suite: str, label: str, group: str) -> tuple[list
 
 
 def suite_gains(res: Results, suite: str) -> dict[str, Interval]:
-    """``"LABEL TASK"`` -> the gain of the condition's task over the untrained encoder: its run
-    at the budget minus its untrained twin of the same seed (``baseline``: kNN or probe, see
-    :func:`_baseline`), seeds paired."""
+    """``"LABEL TASK"`` -> the gain of the condition's task over the untrained encoder: its runs
+    at the budget against the untrained encoder (``baseline``: kNN or probe, see
+    :func:`_baseline`), Welch."""
     r = res["suites"][suite]
     return {
-        f"{label} {task}": paired_interval(
+        f"{label} {task}": welch_interval(
             c["baseline"]["accuracy"][task], c["baseline"]["untrained"][task]
         )
         for label, c in r["conditions"].items()
@@ -393,7 +403,7 @@ def plot_dynamics(res: Results, cfg: Config) -> Any:
         "Learning dynamics: the calibrated theory's per-group curves beside the measured kNN "
         f"accuracy\n(deep: mean $\\pm$ sd over {len(res['seeds'])} seeds, "
         f"{res['steps']} steps; gate: a task's {gate_measure(res)} at the budget beats the "
-        "untrained encoder of the same seed)",
+        "untrained encoder, Welch over seeded initialisations)",
         fontsize=9,
     )
     return fig

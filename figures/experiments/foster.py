@@ -40,6 +40,7 @@ from figures.experiments.common import (
     flatness_text,
     gains,
     gated_claim,
+    init_seeds,
     read_run_curve,
 )
 from figures.spec import Config, FigureSpec, Results
@@ -197,14 +198,18 @@ def compute_foster(cfg: Config) -> Results:
             knn_steps, curve = read_run_curve(rd, ["targets"], knn_steps)
             curves.append(curve["targets"])
             trained.append(run_values(*(r["metrics"] for r in recs)))
-            twins.append(run_values(*(base.untrained(spec.name, e)["metrics"] for e in evals)))
             summary = _summary(rd)
             losses.append(float(summary["final_contrastive_loss"]))
             penalties.append(float(summary["final_penalty"]))
             times[spec.name] = _train_time(rd) + sum(r["elapsed_s"] for r in recs)
+        # the condition's untrained population: one record per evaluation and initialisation
+        pops = [base.untrained_population(spec.name, e) for e in evals]
+        twins = [
+            run_values(*(p["metrics"] for p in per_init)) for per_init in zip(*pops, strict=True)
+        ]
         runs[c["label"]] = {
             **_stack(trained, copies),
-            "untrained_r2": _stack(twins, copies)["r2"],  # the same seeds untrained
+            "untrained_r2": _stack(twins, copies)["r2"],  # (copies, inits): the population
             "untrained_mse_per_target": _stack(twins, copies)["mse_per_target"],
             "contrastive_loss": losses,
             "penalty": penalties,
@@ -217,9 +222,10 @@ def compute_foster(cfg: Config) -> Results:
     return {
         "copies": copies,
         "seeds": cfg["seeds"],
+        "inits": init_seeds(base, specs[0]),
         "targets": list(TARGETS),
         "runs": runs,
-        "untrained": _stack(untrained, copies),  # one twin per seed, shared by every condition
+        "untrained": _stack(untrained, copies),  # one record per initialisation, shared by all
         "pixels": {"r2": px["r2"], "mse_per_target": px["mse_per_dim"]},
         "knn_steps": knn_steps or [],
         "run_s": times,

@@ -48,9 +48,10 @@ from figures.experiments.common import (
     _sweep,
     gains,
     gated_claim,
+    init_seeds,
 )
 from figures.spec import Config, FigureSpec, Results
-from figures.stats import Gate, Interval, gate, paired_interval
+from figures.stats import Gate, Interval, gate, paired_interval, welch_interval
 from figures.sweep import RUNS_DIR, Evaluation, RunSpec, load_eval
 
 FIGURE = "exp_local_features"
@@ -164,23 +165,26 @@ def read_local(cfg: Config, specs: list[RunSpec], twins: Any) -> Results:
     scored, suite = 0, ""
     for spec in specs:
         rec = load_eval(spec.run_dir(root), local)
-        unt = twins.untrained(spec.name, local)
         names = [n for n in rec["metrics"]["order"] if n != "pixels"]
         if not stages:
             stages = names
             ari = {"trained": [[] for _ in stages], "untrained": [[] for _ in stages]}
         for i, name in enumerate(stages):
             ari["trained"][i].append(rec["metrics"]["ari"][name]["ari"])
-            ari["untrained"][i].append(unt["metrics"]["ari"][name]["ari"])
         pixels.append(rec["metrics"]["ari"]["pixels"]["ari"])
         scored = int(rec["metrics"]["ari"]["pixels"]["n"])
         suite = rec["config"]["data"]["suite"]
         p_rec = load_eval(spec.run_dir(root), probe)["metrics"]
-        p_unt = twins.untrained(spec.name, probe)["metrics"]
         tasks = tasks or list(p_rec)
         for t in tasks:
             acc["trained"].setdefault(t, []).append(p_rec[t]["accuracy"])
-            acc["untrained"].setdefault(t, []).append(p_unt[t]["accuracy"])
+    # the untrained population of the runs' encoder (one: the runs differ only by seed)
+    for u in twins.untrained_population(specs[0].name, local):
+        for i, name in enumerate(stages):
+            ari["untrained"][i].append(u["metrics"]["ari"][name]["ari"])
+    for u in twins.untrained_population(specs[0].name, probe):
+        for t in tasks:
+            acc["untrained"].setdefault(t, []).append(u["metrics"][t]["accuracy"])
     first = specs[0]
     show = cfg["show"]
     k = int(cfg["local"]["k"])
@@ -190,12 +194,13 @@ def read_local(cfg: Config, specs: list[RunSpec], twins: Any) -> Results:
     )
     return {
         "seeds": [s.seed for s in specs],
+        "inits": init_seeds(twins, specs[0]),
         "suite": suite,
         "stages": stages,  # the encoder's stages, in order
-        "ari": ari,  # trained / untrained -> (stages, seeds)
+        "ari": ari,  # trained -> (stages, seeds); untrained -> (stages, inits)
         "ari_pixels": float(np.mean(pixels)),  # K-means on raw pixels (the same for every run)
         "scored_images": scored,
-        "probe": acc,  # trained / untrained -> task -> per-seed accuracy (the gate)
+        "probe": acc,  # trained -> task -> per seed; untrained -> per init (the gate)
         # the maps drawn: the first seed's trained encoder and its twin on a few test images
         "show": {"seed": first.seed, "images": shown_images(trained_maps, untrained_maps, stages)},
     }
@@ -209,15 +214,14 @@ def compute_local(cfg: Config) -> Results:
 
 
 def local_gate(res: Results) -> Gate:
-    """The probe gate of the reused runs (per task, trained minus untrained, same seed)."""
+    """The probe gate of the reused runs (per task, trained seeds against the untrained
+    population, Welch)."""
     acc = res["probe"]
-    return gate(
-        {t: paired_interval(acc["trained"][t], acc["untrained"][t]) for t in acc["trained"]}
-    )
+    return gate({t: welch_interval(acc["trained"][t], acc["untrained"][t]) for t in acc["trained"]})
 
 
 def ari_gains(res: Results) -> list[Interval]:
-    """Per stage: the ARI of the trained encoder minus its untrained twin (same seed)."""
+    """Per stage: the ARI of the trained encoder minus the untrained population's (Welch)."""
     return gains(res["ari"]["trained"], res["ari"]["untrained"])
 
 
@@ -305,7 +309,7 @@ def plot_local(res: Results, cfg: Config) -> Any:
     ax.set_ylabel("ARI gain over untrained encoder\n(mean, 95% interval)")
     ax.set_xticks(x, stages)
     ax.set_xlabel("encoder stage")
-    ax.set_title("trained minus untrained, same seed")
+    ax.set_title("trained minus untrained (Welch, 95%)")
     _gate_footnote(fig)
     fig.suptitle(
         "Local features: K-means (one cluster per object class) of per-location features\n"
@@ -317,7 +321,7 @@ def plot_local(res: Results, cfg: Config) -> Any:
 
 
 def _per_seed_mean(values: Any) -> np.ndarray:
-    """(stages, seeds) -> (seeds,): the mean over the encoder's stages."""
+    """(stages, seeds or inits) -> (seeds or inits,): the mean over the encoder's stages."""
     return np.asarray(values, dtype=float).mean(0)
 
 
@@ -331,7 +335,7 @@ def claims_local(res: Results, cfg: Config) -> list[Claim]:
     suite = res.get("suite") or "an overlay suite"
     out = []
     for what, other, ref in (
-        ("untrained", "the same encoder untrained (same seed)", untrained),
+        ("untrained", "the same encoder untrained (seeded initialisations)", untrained),
         ("pixels", "K-means on the raw pixels", pixels),
     ):
         out.append(
@@ -345,7 +349,9 @@ def claims_local(res: Results, cfg: Config) -> list[Claim]:
                 f"{other}.",
                 effect=f"ARI against the object mask, mean over the encoder's stages, trained "
                 f"minus {other}",
-                measured=paired_interval(trained, ref),
+                measured=welch_interval(trained, ref)
+                if what == "untrained"
+                else paired_interval(trained, ref),
                 predicted_sign=1,
             )
         )

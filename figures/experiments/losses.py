@@ -78,6 +78,7 @@ from figures.experiments.common import (
     flatness_text,
     gains,
     gated_claim,
+    init_seeds,
     read_probe,
     read_run_curve,
 )
@@ -204,7 +205,7 @@ def read_losses(cfg: Config, base: Baselines) -> Results:
                 knn_steps, curve = read_run_curve(spec.run_dir(base.root), tasks, knn_steps)
                 for t in tasks:
                     row[t].append(r.accuracy[t])
-                    row_u[t].append(r.untrained[t])
+                    row_u[t] = r.untrained[t]  # the condition's untrained population
                     row_k[t].append(curve[t])
                 chance.update(r.chance)
                 times.append(r.seconds)
@@ -215,11 +216,12 @@ def read_losses(cfg: Config, base: Baselines) -> Results:
         "suite": cfg["suite"],
         "tasks": tasks,
         "seeds": cfg["seeds"],
+        "inits": init_seeds(base, specs[0]),
         "losses": list(cfg["losses"]),
         "labels": {n: loss["label"] for n, loss in cfg["losses"].items()},
         "depths": {n: list(loss["depths"]) for n, loss in cfg["losses"].items()},
         "accuracy": acc,  # loss -> "depth=D" -> task -> (len(seeds),)
-        "untrained": untrained,  # the same keys: the same seeds untrained
+        "untrained": untrained,  # the same keys -> (inits,): the untrained population
         "pixels": {t: px[t]["accuracy"] for t in tasks},  # task -> raw-pixel probe accuracy
         "chance": chance,  # task -> chance accuracy
         "knn_steps": knn_steps or [],  # the optimiser step of each kNN point
@@ -436,7 +438,7 @@ def plot_losses(res: Results, cfg: Config) -> Any:
             x = np.asarray(res["depths"][n], dtype=float) + offsets[n]
             _draw_gains(ax, x, all_gains[n][task], colors[n], res["labels"][n], f"gain:{n}:{task}")
         _gain_axes(ax)
-        ax.set_title(f"{task}: gain, same seed")
+        ax.set_title(f"{task}: gain (Welch, 95%)")
     for a in axes.flat:
         a.set_xlabel("projection head depth (linear layers)")
         a.set_xticks(all_depths)

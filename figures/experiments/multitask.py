@@ -43,11 +43,12 @@ from figures.experiments.common import (
     _train_time,
     cpu_scale,
     gated_claim,
+    init_seeds,
     last_quarter_move,
     read_knn_curve,
 )
 from figures.spec import Config, FigureSpec, Results
-from figures.stats import Gate, Interval, gate, paired_interval
+from figures.stats import Gate, Interval, gate, paired_interval, welch_interval
 from figures.sweep import RUNS_DIR, Evaluation, RunSpec, load_eval
 
 MULTI_TASKS = ("overlay", "background")
@@ -213,13 +214,14 @@ def compute_multitask(cfg: Config) -> Results:
                 rd = spec.run_dir(root)
                 runs[suite][v].append(f"{spec.figure}/{spec.run_id}")
                 rec = load_eval(rd, probe)
-                unt = base.untrained(spec.name, probe)["metrics"]
+                pop = base.untrained_population(spec.name, probe)
                 steps, curve = read_knn_curve(rd)
                 knn[suite][v]["steps"] = steps
                 chance[suite] = {t: rec["metrics"][k]["chance"] for t, k in keys.items()}
                 for t, k in keys.items():
                     acc[suite][v][t].append(rec["metrics"][k]["accuracy"])
-                    untrained[suite][v][t].append(unt[k]["accuracy"])
+                    # the view type's untrained population (the same for each of its seeds)
+                    untrained[suite][v][t] = [u["metrics"][k]["accuracy"] for u in pop]
                     knn[suite][v][t].append(curve[k])
                 times[f"{spec.figure}/{spec.name}"] = _train_time(rd) + rec["elapsed_s"]
                 if any(e.kind == "dropout-rate" for e in spec.evaluations):
@@ -253,11 +255,12 @@ def compute_multitask(cfg: Config) -> Results:
         }
     res: Results = {
         "seeds": seeds,
+        "inits": init_seeds(base, order[0]),
         "suite_names": {s: sc["suite"] for s, sc in cfg["suites"].items()},
         "overlay_names": {s: sc["overlay"] for s, sc in cfg["suites"].items()},
         "runs": runs,  # suite -> views -> the run directories (figure/run-id), one per seed
         "accuracy": acc,  # suite -> views -> task -> per-seed accuracies
-        "untrained": untrained,  # suite -> views -> task -> per-seed, the same seeds untrained
+        "untrained": untrained,  # suite -> views -> task -> per init: the untrained population
         "pixels": pixels,  # suite -> views -> task -> raw-pixel probe accuracy
         "knn": knn,  # suite -> views -> {"steps", task -> per-seed kNN curve}
         "dropout_rate": rates,  # suite -> view generator -> task -> rate (judges)
@@ -310,7 +313,7 @@ def multitask_gains(res: Results, suite: str, views: Sequence[str]) -> dict[str,
     """Task -> the gain interval of each view type on ``suite``."""
     return {
         t: [
-            paired_interval(res["accuracy"][suite][v][t], res["untrained"][suite][v][t])
+            welch_interval(res["accuracy"][suite][v][t], res["untrained"][suite][v][t])
             for v in views
         ]
         for t in MULTI_TASKS
@@ -452,7 +455,7 @@ def _plot_gains(ax: Any, res: Results, suite: str, views: Sequence[str]) -> None
         )
     _gain_axes(ax)
     ax.set_xticks(x, views)
-    ax.set_title("trained minus untrained, same seed", fontsize=8)
+    ax.set_title("trained minus untrained (Welch, 95%)", fontsize=8)
     _legend(ax, baselines_too=False)
 
 

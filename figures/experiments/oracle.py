@@ -46,12 +46,22 @@ from figures.experiments.common import (
     cpu_scale,
     gains,
     gated_claim,
+    init_seeds,
     last_quarter_move,
     read_knn_curve,
     read_run_curve,
 )
 from figures.spec import Config, FigureSpec, Results
-from figures.stats import NO_TASK_BEATS, Gate, Interval, gate, mean_interval, paired_interval
+from figures.stats import (
+    NO_TASK_BEATS,
+    Gate,
+    Interval,
+    contrast_interval,
+    gate,
+    mean_interval,
+    paired_interval,
+    welch_interval,
+)
 from figures.sweep import RUNS_DIR, RunSpec, load_eval
 
 AGREE_P = 0.1  # issue 10 section 4: predicted and measured p_half agree within this
@@ -178,7 +188,6 @@ def compute_oracle(cfg: Config) -> Results:
                 spec = by_name[f"{name}-p{p:g}-s{seed}"]
                 rd = spec.run_dir(base.root)
                 rec = load_eval(rd, probe)
-                u = base.untrained(spec.name, probe)["metrics"]
                 run_steps, curve = read_knn_curve(rd)
                 if knn_steps is None:
                     knn_steps = run_steps
@@ -188,10 +197,12 @@ def compute_oracle(cfg: Config) -> Results:
                     )
                 for t in tasks:
                     acc[t][i][j] = rec["metrics"][t]["accuracy"]
-                    unt[t][i][j] = u[t]["accuracy"]
                     chance[t] = rec["metrics"][t]["chance"]
                     knn[t][i].append(curve[t])
                 times.append(_train_time(rd) + rec["elapsed_s"])
+            pop = base.untrained_population(spec.name, probe)  # the same at every p
+            for t in tasks:
+                unt[t][i] = [u["metrics"][t]["accuracy"] for u in pop]
             px = base.pixel(spec.name)["metrics"]
             for t in tasks:
                 pixels[t].append(px[t]["accuracy"])
@@ -200,14 +211,21 @@ def compute_oracle(cfg: Config) -> Results:
             "suite": sc["suite"],
             "tasks": tasks,
             "accuracy": acc,  # task -> (len(ps), len(seeds))
-            "untrained": unt,  # task -> (len(ps), len(seeds)): the same seeds untrained
+            "untrained": unt,  # task -> (len(ps), inits): the untrained population
             "pixels": pixels,  # task -> (len(ps),): raw-pixel probe
             "chance": chance,  # task -> 1 / classes
             "knn": {"steps": knn_steps, **knn},  # task -> (len(ps), len(seeds), len(steps))
             "theory": _theory_call(sc["suite"], grid, steps, batch, int(cfg["theory"]["seed"])),
             **({"alone": alone} if alone is not None else {}),
         }
-    res: Results = {"ps": ps, "seeds": seeds, "steps": steps, "suites": suites, "run_s": times}
+    res: Results = {
+        "ps": ps,
+        "seeds": seeds,
+        "inits": init_seeds(base, specs[0]),
+        "steps": steps,
+        "suites": suites,
+        "run_s": times,
+    }
     res["summary"] = oracle_summary(res)
     return res
 
@@ -221,8 +239,9 @@ def _read_alone(
     knn_steps: Sequence[int] | None,
     times: list[float],
 ) -> dict[str, Any] | None:
-    """The background-free control's overlay probe (trained and untrained, per seed) and kNN
-    curves (per seed), or None without ``overlay_alone``."""
+    """The background-free control's overlay probe (trained, per seed; untrained, per
+    initialisation of its population) and kNN curves (per seed), or None without
+    ``overlay_alone``."""
     if not cfg.get("overlay_alone"):
         return None
     probe = _probe(cfg)
@@ -233,7 +252,9 @@ def _read_alone(
         rec = load_eval(rd, probe)
         _, curve = read_run_curve(rd, [overlay], knn_steps)
         out["accuracy"].append(rec["metrics"][overlay]["accuracy"])
-        out["untrained"].append(base.untrained(spec.name, probe)["metrics"][overlay]["accuracy"])
+        out["untrained"] = [
+            u["metrics"][overlay]["accuracy"] for u in base.untrained_population(spec.name, probe)
+        ]
         out["knn"].append(curve[overlay])
         times.append(_train_time(rd) + rec["elapsed_s"])
     return out
@@ -276,25 +297,28 @@ def suppression(res: Results, suite: str) -> Interval:
 
 
 def alone_gain(res: Results, suite: str) -> Interval | None:
-    """The overlay's gain over the untrained encoder in the background-free control (seeds
-    paired with their own untrained twins), or None without the control."""
+    """The overlay's gain over the untrained encoder in the background-free control (against
+    its own untrained population, on the same blank inputs; Welch), or None without it."""
     a = res["suites"][suite].get("alone")
-    return None if a is None else paired_interval(a["accuracy"], a["untrained"])
+    return None if a is None else welch_interval(a["accuracy"], a["untrained"])
 
 
 def overlay_suppression(res: Results, suite: str) -> Interval | None:
     """The reverse suppression test: the overlay's gain over the untrained encoder when it is
-    alone (background blanked) minus its gain with the background at p = 0, seeds paired
-    (each gain against its own untrained twin, since the inputs differ); > 0 means the
-    background suppressed the overlay. None without the control."""
+    alone (background blanked) minus its gain with the background at p = 0, each gain against
+    its own untrained population (the inputs differ), as the Welch interval of the contrast
+    ``(alone - untrained alone) - (p = 0 - untrained p = 0)``; > 0 means the background
+    suppressed the overlay. None without the control."""
     r = res["suites"][suite]
     a = r.get("alone")
     if a is None:
         return None
     i0 = _index(res["ps"], 0.0)
     overlay = r["tasks"][0]
-    with_bg = np.subtract(r["accuracy"][overlay][i0], r["untrained"][overlay][i0])
-    return paired_interval(np.subtract(a["accuracy"], a["untrained"]), with_bg)
+    return contrast_interval(
+        [a["accuracy"], a["untrained"], r["accuracy"][overlay][i0], r["untrained"][overlay][i0]],
+        [1.0, -1.0, -1.0, 1.0],
+    )
 
 
 def alone_move(res: Results, suite: str) -> float:
@@ -511,7 +535,7 @@ def _plot_gains(ax: Any, res: Results, suite: str) -> None:
     colors = dict(zip(r["tasks"], (style.STRONG, style.WEAK), strict=False))
     for task, per_p in suite_gains(res, suite).items():
         _draw_gains(ax, res["ps"], per_p, colors.get(task, style.NEUTRAL), task, f"gain:{task}")
-    title = "gain over untrained, same seed\nsuppression, background p = 1 $-$ p = 0:\n"
+    title = "gain over untrained (Welch, 95%)\nsuppression, background p = 1 $-$ p = 0:\n"
     title += suppression(res, suite).text(3)
     alone = alone_gain(res, suite)
     if alone is not None:
@@ -681,7 +705,7 @@ def claims_oracle(res: Results, cfg: Config) -> list[Claim]:
                     f"suppressor: the {overlay} gains more over its untrained encoder when it is "
                     "alone (background blanked) than beside the background (p = 0).",
                     effect=f"{overlay} gain over the untrained encoder, alone minus with the "
-                    "background (p = 0), each against its own untrained twin",
+                    "background (p = 0), each against its own untrained population",
                     measured=sup,
                     predicted_sign=1,
                     notes=(

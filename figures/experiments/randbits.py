@@ -17,6 +17,7 @@ k = 20 with bit dropout p = 0.75, 32 steps: kNN 0.12, probe 0.74).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,9 @@ from figures.experiments.common import (
     curves_flatness,
     gains,
     gated_claim,
+    init_seeds,
     read_knn_curve,
+    untrained_values,
 )
 from figures.spec import Config, FigureSpec, Results
 from figures.stats import Gate, Interval, gate, mean_interval, paired_interval
@@ -179,31 +182,36 @@ def _run_s(run_dir: Path, probe: Evaluation) -> float:
     return _train_time(run_dir) + float(load_eval(run_dir, probe)["elapsed_s"])
 
 
+def _digit(metrics: Mapping[str, Any]) -> float:
+    return float(metrics["digit"]["accuracy"])
+
+
 def compute_randbits(cfg: Config) -> Results:
     specs = randbits_specs(cfg)
     probe = _probe(cfg)
     base = _sweep(cfg, specs, (probe,))
     knn_steps: list[int] | None = None
 
-    def measure(spec: RunSpec) -> tuple[float, float, list[float]]:
-        """Trained and untrained digit accuracy and the kNN curve of one run."""
+    def measure(spec: RunSpec) -> tuple[float, list[float]]:
+        """The trained digit accuracy and the kNN curve of one run."""
         nonlocal knn_steps
         run_dir = spec.run_dir(base.root)
         rec = load_eval(run_dir, probe)
-        unt = base.untrained(spec.name, probe)["metrics"]["digit"]["accuracy"]
         steps, curve = read_knn_curve(run_dir)
         if knn_steps is None:
             knn_steps = steps
         elif steps != knn_steps:
             raise ValueError(f"{run_dir}: kNN steps {steps} differ from the figure's {knn_steps}")
-        return rec["metrics"]["digit"]["accuracy"], unt, curve["digit"]
+        return rec["metrics"]["digit"]["accuracy"], curve["digit"]
 
     def grid(rows: list[list[RunSpec]]) -> dict[str, list[Any]]:
+        """Per row (one condition, its seeds): trained accuracies, the condition's untrained
+        population, kNN curves and the raw-pixel probe."""
         got = [[measure(s) for s in row] for row in rows]
         return {
             "accuracy": [[g[0] for g in row] for row in got],
-            "untrained": [[g[1] for g in row] for row in got],
-            "knn": [[g[2] for g in row] for row in got],
+            "untrained": [untrained_values(base, row[0], probe, _digit) for row in rows],
+            "knn": [[g[1] for g in row] for row in got],
             "pixels": [base.pixel(row[0].name)["metrics"]["digit"]["accuracy"] for row in rows],
         }
 
@@ -219,15 +227,16 @@ def compute_randbits(cfg: Config) -> Results:
         "bits": cfg["bits"],
         "taus": cfg["taus"],
         "seeds": seeds,
+        "inits": init_seeds(base, specs[0]),
         "accuracy": acc,  # (bits, taus, seeds)
-        "untrained": [g["untrained"] for g in by_k],  # (bits, taus, seeds): same seeds untrained
+        "untrained": [g["untrained"] for g in by_k],  # (bits, taus, inits): the population
         "pixels": [g["pixels"] for g in by_k],  # (bits, taus): raw-pixel probe (bits appended)
         "knn": [g["knn"] for g in by_k],  # (bits, taus, seeds, len(knn_steps)): kNN digit
         "dropouts": cfg["dropouts"],
         "dropout_bits": max(cfg["bits"]),
         "dropout_tau": cfg["dropout_tau"],
         "dropout_accuracy": by_p["accuracy"],  # (dropouts, seeds)
-        "dropout_untrained": by_p["untrained"],  # (dropouts, seeds)
+        "dropout_untrained": by_p["untrained"],  # (dropouts, inits): the population
         "dropout_pixels": by_p["pixels"],  # (dropouts,): the same input at every p
         "dropout_knn": by_p["knn"],  # (dropouts, seeds, len(knn_steps))
         "knn_steps": knn_steps or [],
@@ -330,7 +339,7 @@ def _deep_finish(ax: Any, chance: float, title: str, ncol: int, g: Gate, what: s
 def _gain_titles(ax: Any, ncol: int) -> None:
     """A gain panel's axes, title and legend (without the baselines)."""
     _gain_axes(ax)
-    ax.set_title("digit: trained minus untrained, same seed")
+    ax.set_title("digit: trained minus untrained (Welch, 95%)")
     _legend(ax, ncol=ncol, baselines_too=False)
 
 

@@ -75,11 +75,12 @@ from figures.experiments.common import (
     flatness_text,
     gains,
     gated_claim,
+    init_seeds,
     read_probe,
     read_run_curve,
 )
 from figures.spec import Config, FigureSpec, Results
-from figures.stats import Gate, Interval, gate, paired_interval
+from figures.stats import Gate, Interval, contrast_interval, gate
 from figures.sweep import RUNS_DIR, RunSpec
 
 FIGURE = "exp_suppression"
@@ -209,7 +210,7 @@ def read_suppression(cfg: Config, base: Baselines) -> Results:
                 knn_steps, curve = read_run_curve(spec.run_dir(base.root), tasks, knn_steps)
                 for t in tasks:
                     acc[t][key].append(r.accuracy[t])
-                    untrained[t][key].append(r.untrained[t])
+                    untrained[t][key] = r.untrained[t]  # the condition's untrained population
                     knn[t][key].append(curve[t])
                 chance.update(r.chance)
                 times.append(r.seconds)
@@ -221,13 +222,19 @@ def read_suppression(cfg: Config, base: Baselines) -> Results:
             "values": list(sc["values"]),
             "tasks": list(tasks),
             "accuracy": acc,  # task -> "OPTION=VALUE" -> (len(seeds),)
-            "untrained": untrained,  # the same keys: the same seeds untrained
+            "untrained": untrained,  # the same keys -> (inits,): the untrained population
             "pixels": pixels,  # task -> "OPTION=VALUE" -> raw-pixel probe accuracy
             "chance": chance,  # task -> chance accuracy
             "knn": knn,  # task -> "OPTION=VALUE" -> (len(seeds), len(knn_steps)): kNN accuracy
         }
     # knn_steps: the optimiser step of each kNN point (the same in every run)
-    return {"seeds": cfg["seeds"], "suites": out, "knn_steps": knn_steps or [], "run_s": times}
+    return {
+        "seeds": cfg["seeds"],
+        "inits": init_seeds(base, specs[0]),
+        "suites": out,
+        "knn_steps": knn_steps or [],
+        "run_s": times,
+    }
 
 
 def value_key(option: str, value: Any) -> str:
@@ -350,14 +357,16 @@ def _summary(panel: Results, sc: Config) -> str:
 
 def gain_change(panel: Results) -> Interval:
     """The suppressed task's (the first) gain over the untrained encoder at the largest value
-    minus at the smallest, per seed: ``(acc_hi - untrained_hi) - (acc_lo - untrained_lo)``. The
-    data change with the value (and with them what an untrained encoder reads: the small digit
-    has fewer places beside a larger one), so the gain, not the accuracy, is compared."""
+    minus at the smallest: ``(acc_hi - untrained_hi) - (acc_lo - untrained_lo)``, each term the
+    mean of its group (trained seeds, untrained populations), with the Welch interval of that
+    contrast. The data change with the value (and with them what an untrained encoder reads: the
+    small digit has fewer places beside a larger one), so the gain, not the accuracy, is
+    compared."""
     task = panel["tasks"][0]
     lo, hi = _ends(panel)
     acc = np.asarray(grid(panel, "accuracy", task), dtype=float)
     unt = np.asarray(grid(panel, "untrained", task), dtype=float)
-    return paired_interval(acc[hi] - unt[hi], acc[lo] - unt[lo])
+    return contrast_interval([acc[hi], unt[hi], acc[lo], unt[lo]], [1.0, -1.0, -1.0, 1.0])
 
 
 def _ends(panel: Results) -> tuple[int, int]:

@@ -51,6 +51,35 @@ def test_twins_are_shared_only_where_the_initial_encoder_is_the_same() -> None:
         baselines.untrained_twins([RunSpec("f", "untrained-x", "randbits-cpu")], ())
 
 
+def test_a_population_is_the_trained_seeds_twins_then_the_next_seeds() -> None:
+    specs = oracle.oracle_specs(oracle.oracle_config())  # seeds 0, 1, 2
+    twins = baselines.untrained_twins(specs, (PROBE,))
+    pops = baselines.population(specs, twins, inits=5)
+    pop = pops["digits-p0.6-s1"]
+    assert [t.seed for t in pop] == [0, 1, 2, 3, 4]
+    assert pop[:3] == tuple(twins[f"digits-p0-s{s}"] for s in (0, 1, 2))  # the twins, reused
+    assert [t.name for t in pop[3:]] == [
+        "untrained-init3-digits-p0-s0",
+        "untrained-init4-digits-p0-s0",
+    ]
+    assert pops["digits-p1-s2"] == pop  # every p and seed of a suite: one population
+    assert pops["digits-alone-s0"] != pop and pops["shapes-p0-s0"] != pop  # other data
+    # the added twins build the same encoder as a trained run of that seed would
+    assert baselines.init_key(pop[4]) == baselines.init_key(
+        oracle._oracle_run(
+            oracle.oracle_config(), "x", oracle.oracle_config()["suites"]["digits"], 0.0, 4
+        )
+    )
+    # as many as the trained seeds when they are more than inits; at least 2
+    assert len(baselines.population(specs, twins, inits=2)["digits-p0-s0"]) == 3
+    with pytest.raises(ValueError, match="at least 2"):
+        baselines.population(specs, twins, inits=1)
+    base = baselines.plan(specs, Path("/nowhere"), (PROBE,), inits=4)
+    assert base.init_seeds("shapes-p0.2-s2") == [0, 1, 2, 3]
+    with pytest.raises(KeyError, match="no untrained population"):
+        base.untrained_population("not-a-run", PROBE)
+
+
 @pytest.mark.slow
 def test_untrained_twin_holds_the_trained_runs_initial_weights(tmp_path: Path) -> None:
     """A run trained one step at learning rate 0 still holds its initial weights: the twin of

@@ -160,11 +160,11 @@ def test_audio_runs_use_the_audio_presets_with_rates_on_the_viewmaker() -> None:
 
 
 def test_a_missing_record_is_an_error_naming_it(tmp_path: Path) -> None:
-    from figures.baselines import Baselines, untrained_twins
+    from figures.baselines import plan
 
     cfg = audio.audio_config()
     specs = audio.audio_specs(cfg)
-    base = Baselines(tmp_path, untrained_twins(specs, (audio._probe(cfg),)), {})
+    base = plan(specs, tmp_path, (audio._probe(cfg),))
     with pytest.raises(FileNotFoundError, match=r"expert-s0-[0-9a-f]{8}/eval/fig-probe\.json"):
         audio.read_audio(cfg, base)
 

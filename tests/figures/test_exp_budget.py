@@ -158,11 +158,11 @@ def test_budget_runs_set_the_viewmakers_eps_on_the_fashion_suite() -> None:
 
 
 def test_a_missing_record_is_an_error_naming_it(tmp_path: Path) -> None:
-    from figures.baselines import Baselines, untrained_twins
+    from figures.baselines import plan
 
     cfg = budget.budget_config()
     specs = budget.budget_specs(cfg)
-    base = Baselines(tmp_path, untrained_twins(specs, (budget._probe(cfg),)), {})
+    base = plan(specs, tmp_path, (budget._probe(cfg),))
     with pytest.raises(FileNotFoundError, match=r"eps0\.02-s0-[0-9a-f]{8}/eval/fig-probe\.json"):
         budget.read_budget(cfg, base)
 

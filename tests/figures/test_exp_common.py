@@ -9,7 +9,7 @@ from typing import Any
 import matplotlib
 import pytest
 
-from figures.baselines import Baselines, untrained_twins
+from figures.baselines import plan
 from figures.experiments import common
 from figures.stats import Gate, Interval
 from figures.sweep import Evaluation, RunSpec, eval_path
@@ -27,15 +27,19 @@ def _record(path: Path, accuracy: dict[str, float], elapsed: float) -> None:
     path.write_text(json.dumps(rec))
 
 
-def test_read_probe_reads_the_run_beside_its_untrained_twin(tmp_path: Path) -> None:
+def test_read_probe_reads_the_run_beside_its_untrained_population(tmp_path: Path) -> None:
     spec = RunSpec("exp_x", "a-s0", "expert-shapes-cpu", ("optim.max_steps=1",), 0, (PROBE,))
-    base = Baselines(tmp_path, untrained_twins([spec], (PROBE,)), {})
+    base = plan([spec], tmp_path, (PROBE,), inits=3)
     run_dir = spec.run_dir(tmp_path)
     _record(eval_path(run_dir, PROBE), {"shape": 0.8, "background": 0.6}, 2.0)
     (run_dir / "summary.json").write_text(json.dumps({"train_time_s": 5.0}))
-    _record(eval_path(base.twins[spec.name].run_dir(tmp_path), PROBE), {"shape": 0.3}, 1.0)
+    pop = base.populations[spec.name]
+    assert pop[0] == base.twins[spec.name] and [t.seed for t in pop] == [0, 1, 2]
+    for t, acc in zip(pop, (0.3, 0.35, 0.4), strict=True):
+        _record(eval_path(t.run_dir(tmp_path), PROBE), {"shape": acc}, 1.0)
     r = common.read_probe(base, spec, PROBE, ["shape"])
-    assert r.accuracy == {"shape": 0.8} and r.untrained == {"shape": 0.3}
+    assert r.accuracy == {"shape": 0.8} and r.untrained == {"shape": [0.3, 0.35, 0.4]}
+    assert common.init_seeds(base, spec) == [0, 1, 2]
     assert r.chance == {"shape": 0.1} and r.seconds == pytest.approx(7.0)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from figures import claims
+from figures import baselines, claims
 from figures.experiments import dynamics
 
 STEPS = [16, 32, 48]
@@ -115,7 +115,7 @@ def test_a_closed_gate_is_said_in_words_and_fades_the_runs() -> None:
     measured_ax = fig.axes[1]
     assert any(t.get_gid() == "gate" for t in measured_ax.texts)
     assert _lines(fig)["knn:shapes:expert:shape"].get_alpha() == pytest.approx(0.3)
-    assert "beats the untrained encoder of the same seed" in fig._suptitle.get_text()
+    assert "beats the untrained encoder, Welch over seeded init" in fig._suptitle.get_text()
     assert "probe accuracy at the budget" in fig._suptitle.get_text()
     # the note sits in headroom above the curves (it covers none of them)
     fig.canvas.draw()
@@ -220,12 +220,15 @@ def test_compute_reads_the_run_dirs_and_calls_the_theory(
     assert c["knn"]["background"][0] == pytest.approx(
         [values["digits-p0.4-s0"] + s / 1000 for s in STEPS]
     )
-    # the twins record no kNN (never trained): the gate reads the probe, run and twin
+    # the twins record no kNN (never trained): the gate reads the probe of the run and of
+    # each initialisation in its untrained population
+    inits = baselines.UNTRAINED_INITS
     assert c["baseline"] == {
         "measure": "probe",
         "accuracy": {"digit": [0.3], "background": [0.3]},
-        "untrained": {"digit": [0.2], "background": [0.2]},
+        "untrained": {"digit": [0.2] * inits, "background": [0.2] * inits},
     }
+    assert res["inits"] == list(range(inits))
 
 
 def test_the_twins_are_the_oracle_figures_and_their_knn_is_used_when_recorded(
@@ -235,9 +238,10 @@ def test_the_twins_are_the_oracle_figures_and_their_knn_is_used_when_recorded(
     from figures.experiments import common, oracle
 
     ocfg = oracle.oracle_config()
-    twins, probe = dynamics.dynamics_twins()
+    twins, pops, probe = dynamics.dynamics_twins()
     assert probe == common._probe(ocfg)
     assert twins == baselines.untrained_twins(oracle.oracle_specs(ocfg), (probe,))
+    assert pops == baselines.population(oracle.oracle_specs(ocfg), twins)
     assert twins["shapes-p1-s0"] == twins["shapes-p0-s0"]  # one twin per suite and seed
     cfg = _cfg(tmp_path)
     values = _write_runs(cfg)

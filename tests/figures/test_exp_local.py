@@ -125,11 +125,11 @@ def test_untrained_runs_are_an_error_naming_them(tmp_path: Path) -> None:
 
 
 def test_a_missing_record_is_an_error_naming_it(tmp_path: Path) -> None:
-    from figures.baselines import Baselines, untrained_twins
+    from figures.baselines import plan
 
     cfg = local.local_config()
     specs = local.local_specs(cfg)
-    base = Baselines(tmp_path, untrained_twins(specs, specs[0].evaluations), {})
+    base = plan(specs, tmp_path, specs[0].evaluations)
     with pytest.raises(FileNotFoundError, match=r"shapes-p0-s0-[0-9a-f]{8}/eval/fig-local\.json"):
         local.read_local(cfg, specs, base)
 

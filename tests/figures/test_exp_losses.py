@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from figures import claims
-from figures.baselines import Baselines, resolved_config, untrained_twins
+from figures.baselines import plan, resolved_config, untrained_twins
 from figures.experiments import common, losses
 from figures.experiments.common import ProbeRecord
 from figures.inspect import gate_texts as _gate_texts
@@ -228,7 +228,7 @@ def test_specs_move_every_preset_to_the_suite_and_set_the_head_depth() -> None:
 def test_a_missing_record_is_an_error_naming_it(tmp_path: Path) -> None:
     cfg = losses.losses_config()
     specs = losses.losses_specs(cfg)
-    base = Baselines(tmp_path, untrained_twins(specs, (losses._probe(cfg),)), {})
+    base = plan(specs, tmp_path, (losses._probe(cfg),))
     with pytest.raises(FileNotFoundError, match=r"ntxent-d0-s0-[0-9a-f]{8}/eval/fig-probe\.json"):
         losses.read_losses(cfg, base)
 
@@ -272,9 +272,11 @@ def test_summary_tables_label_rows_by_loss_depth_and_task() -> None:
 def test_losses_micro_end_to_end(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, micro_overrides: list[str]
 ) -> None:
-    """Two tiny runs (NT-Xent and SWD at depth 0, 2 steps) share one untrained twin and one
-    raw-pixel probe; sweep, evaluation, results and plot."""
+    """Two tiny runs (NT-Xent and SWD at depth 0, 2 steps) share one untrained population (two
+    initialisations) and one raw-pixel probe; sweep, evaluation, results and plot."""
     import json
+
+    monkeypatch.setattr("figures.baselines.UNTRAINED_INITS", 2)
 
     from figures.registry import make_figure
 
@@ -298,11 +300,18 @@ def test_losses_micro_end_to_end(
         for t in ("background", "shape"):
             (acc,) = losses.per_depth(res, "accuracy", n, t)
             (unt,) = losses.per_depth(res, "untrained", n, t)
-            assert len(acc) == len(unt) == 1 and 0 <= acc[0] <= 1 and 0 <= unt[0] <= 1
+            assert len(acc) == 1 and len(unt) == 2 and 0 <= acc[0] <= 1
+            assert all(0 <= u <= 1 for u in unt) and res["inits"] == [0, 1]
     assert res["chance"] == {"background": pytest.approx(0.1), "shape": pytest.approx(1 / 3)}
     assert res["knn_steps"] == [1, 2] and len(res["knn"]["ntxent"]["depth=0"]["shape"][0]) == 2
     names = sorted(r.name.rsplit("-", 1)[0] for r in (tmp_path / "runs" / "exp_losses").iterdir())
-    assert names == ["ntxent-d0-s0", "pixels", "swd-normal-d0-s0", "untrained-ntxent-d0-s0"]
+    assert names == [
+        "ntxent-d0-s0",
+        "pixels",
+        "swd-normal-d0-s0",
+        "untrained-init1-ntxent-d0-s0",  # the second initialisation of the shared population
+        "untrained-ntxent-d0-s0",
+    ]
 
 
 def test_a_task_no_loss_learns_is_not_judged_alike() -> None:

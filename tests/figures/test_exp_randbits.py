@@ -218,6 +218,7 @@ def test_randbits_micro_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     with their untrained twins and raw-pixel probes through sweep, evaluation, theory and plot;
     a second, forced call finds everything done and trains nothing."""
     monkeypatch.setenv("FEATUREDROP_JOBS", "1")  # no worker start-up in the test budget
+    monkeypatch.setattr("figures.baselines.UNTRAINED_INITS", 2)
     cfg = randbits.randbits_config()
     cfg.update(
         bits=[0, 5],
@@ -244,7 +245,7 @@ def test_randbits_micro_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert {p.suffix for p in paths} == {".png", ".pdf", ".json"}
     res = json.loads((tmp_path / "res" / "exp_randbits.json").read_text())["results"]
     acc, unt = np.asarray(res["accuracy"]), np.asarray(res["untrained"])
-    assert acc.shape == unt.shape == (2, 1, 1) and np.all((unt >= 0) & (unt <= 1))
+    assert acc.shape == (2, 1, 1) and unt.shape == (2, 1, 2) and np.all((unt >= 0) & (unt <= 1))
     assert np.asarray(res["pixels"]).shape == (2, 1) and np.asarray(res["theory_probe"]).shape == (
         2,
         1,
@@ -264,6 +265,8 @@ def test_randbits_micro_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     ]
     assert names.count("pixels") == 2  # one raw-pixel probe per k: the input differs with k
     assert sorted(n for n in names if n.startswith("untrained-")) == [  # shared by the p runs
+        "untrained-init1-k0-t0.1-s0",  # a population of two initialisations per k
+        "untrained-init1-k5-t0.1-s0",
         "untrained-k0-t0.1-s0",
         "untrained-k5-t0.1-s0",
     ]
@@ -274,4 +277,4 @@ def test_randbits_micro_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     stamps = [(r / "last.pt").stat().st_mtime_ns for r in runs if (r / "last.pt").exists()]
     make_figure("exp_randbits", force=True, **kw)  # type: ignore[arg-type]
     again = [(r / "last.pt").stat().st_mtime_ns for r in runs if (r / "last.pt").exists()]
-    assert again == stamps and len(stamps) == 5
+    assert again == stamps and len(stamps) == 7  # 3 trained, 2 twins, 2 more initialisations

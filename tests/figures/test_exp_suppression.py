@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from figures import claims
-from figures.baselines import Baselines, resolved_config, untrained_twins
+from figures.baselines import plan, resolved_config
 from figures.experiments import common, suppression
 from figures.experiments.common import ProbeRecord
 from figures.inspect import errorbar_y as _errorbar_y
@@ -172,7 +172,7 @@ def test_specs_set_the_swept_option_and_the_fixed_ones() -> None:
 def test_a_missing_record_is_an_error_naming_it(tmp_path: Path) -> None:
     cfg = suppression.suppression_config()
     specs = suppression.suppression_specs(cfg)
-    base = Baselines(tmp_path, untrained_twins(specs, (suppression._probe(cfg),)), {})
+    base = plan(specs, tmp_path, (suppression._probe(cfg),))
     with pytest.raises(
         FileNotFoundError, match=r"digit_on_image-pool_size10-s0-[0-9a-f]{8}/eval/fig-probe\.json"
     ):
@@ -218,9 +218,12 @@ def test_summary_tables_label_rows_by_suite_task_and_value() -> None:
 def test_suppression_micro_end_to_end(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, micro_overrides: list[str]
 ) -> None:
-    """DigitOnImage at two pool sizes (2 steps each): one untrained twin and one raw-pixel probe
-    per pool size (the data differ); sweep, evaluation, results and plot."""
+    """DigitOnImage at two pool sizes (2 steps each): one untrained population (two
+    initialisations) and one raw-pixel probe per pool size (the data differ); sweep,
+    evaluation, results and plot."""
     import json
+
+    monkeypatch.setattr("figures.baselines.UNTRAINED_INITS", 2)
 
     from figures.registry import make_figure
 
@@ -243,7 +246,7 @@ def test_suppression_micro_end_to_end(
     panel = res["suites"]["digit_on_image"]
     for t in ("image", "digit"):
         acc, unt = _grid(panel, "accuracy", t), _grid(panel, "untrained", t)
-        assert acc.shape == unt.shape == (2, 1) and np.all((acc >= 0) & (acc <= 1))
+        assert acc.shape == (2, 1) and unt.shape == (2, 2) and np.all((acc >= 0) & (acc <= 1))
         assert _grid(panel, "pixels", t).shape == (2,)
         assert np.asarray([panel["knn"][t][k] for k in panel["knn"][t]]).shape == (2, 1, 2)
     assert res["knn_steps"] == [1, 2]
@@ -257,6 +260,8 @@ def test_suppression_micro_end_to_end(
         "pixels",
         "untrained-digit_on_image-pool_size10-s0",
         "untrained-digit_on_image-pool_size20-s0",
+        "untrained-init1-digit_on_image-pool_size10-s0",  # a population per pool size
+        "untrained-init1-digit_on_image-pool_size20-s0",
     ]
 
 

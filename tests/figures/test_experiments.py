@@ -6,6 +6,7 @@ import matplotlib
 import numpy as np
 import pytest
 
+from figures import stats
 from figures.experiments import common, foster, multitask, oracle, randbits
 from figures.registry import FIGURES
 
@@ -35,13 +36,17 @@ def test_temperature_trend_exact() -> None:
     assert randbits.temperature_trend(acc[:, ::-1]) == pytest.approx(-0.3)
 
 
-def test_gains_pair_seeds_by_position() -> None:
+def test_gains_are_welch_intervals_against_the_untrained_population() -> None:
     trained = [[0.8, 0.9, 1.0], [0.5, 0.5, 0.5]]
-    untrained = [[0.7, 0.7, 0.7], [0.6, 0.4, 0.5]]
+    untrained = [[0.7, 0.7, 0.7, 0.7], [0.6, 0.4, 0.5, 0.5]]  # 4 initialisations, 3 seeds
     g = common.gains(trained, untrained)
     assert [x.mean for x in g] == [pytest.approx(0.2), pytest.approx(0.0)]
-    assert g[0].sd == pytest.approx(0.1) and g[1].sd == pytest.approx(0.1)
-    with pytest.raises(ValueError, match="shape"):
+    assert g[0] == stats.welch_interval(trained[0], untrained[0])
+    # the first: all the spread is the trained seeds' (sd 0.1, df 2): 0.2 +- t(2) 0.1 / sqrt 3
+    half = stats.t_quantile(0.975, 2) * 0.1 / np.sqrt(3)
+    assert (g[0].lo, g[0].hi) == (pytest.approx(0.2 - half), pytest.approx(0.2 + half))
+    assert g[0].n == 3 and g[1].n == 3
+    with pytest.raises(ValueError, match="leading axes"):
         common.gains(trained, untrained[:1])
 
 

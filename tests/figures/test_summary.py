@@ -11,7 +11,7 @@ import pytest
 
 from figures import summary
 from figures.claims import HOLDS, NOT_A_RESULT, NOT_SEEN
-from figures.stats import mean_interval, paired_interval
+from figures.stats import mean_interval, welch_interval
 
 
 def _results(gain: float) -> dict[str, Any]:
@@ -53,7 +53,7 @@ def test_tables_hold_mean_sd_and_interval_over_seeds() -> None:
     assert rows[1].interval == mean_interval(acc[1])
     gains = tables["gain over the untrained encoder: suites"].rows
     unt = np.asarray(res["suites"]["digits"]["untrained"]["digit"])
-    assert gains[2].interval == paired_interval(acc[2], unt[2])
+    assert gains[2].interval == welch_interval(acc[2], unt[2])
     r2_gain = tables["gain over the untrained encoder: runs"].rows[0].interval
     assert r2_gain.mean == pytest.approx((0.3 + 0.4 + 0.4) / 3)
     md = "\n".join(summary.render_table(tables["suites"]))
@@ -74,7 +74,7 @@ def _claim(id_: str, verdict: str, figure: str = "fig") -> dict[str, Any]:
 def test_sentence_follows_the_numbers_and_links_the_claims() -> None:
     claims = [_claim("a.rises", HOLDS), _claim("a.falls", NOT_SEEN)]
     text = summary.figure_sentence("fig", summary.figure_tables(_results(0.2)), claims)
-    best = paired_interval([0.4, 0.5, 0.6], [0.1, 0.1, 0.2])  # the largest gain: the R^2 one
+    best = welch_interval([0.4, 0.5, 0.6], [0.1, 0.1, 0.2])  # the largest gain: the R^2 one
     assert f"largest gain over the untrained encoder is {best.mean:+.3f}" in text
     assert f"{best.lo:+.3f} to {best.hi:+.3f}" in text and "runs, gp / r2" in text
     assert "1 holds ([`a.rises`](claims.md)), 1 not seen ([`a.falls`](claims.md))" in text
