@@ -14,11 +14,11 @@ values:
   need not be equal, nor their sizes); :func:`welch_interval` is the difference of two means.
   A trained run's *gain over the untrained encoder* is the Welch difference between the trained
   seeds and a population of seeded initialisations of the same encoder
-  (``figures.baselines.UNTRAINED_INITS``), not a paired difference: across the oracle figure's 28
-  (condition, task) cells the trained probe of a seed is not correlated with its own
-  initialisation's (pooled within-cell correlation -0.16 over 84 runs,
-  docs/cpu_scale_search.md "The gate's untrained baseline"), so pairing adds the initialisation's
-  spread to every gain instead of cancelling it.
+  (``figures.baselines.UNTRAINED_INITS``), not a paired difference: across the oracle figure's 26
+  (condition, task) cells the trained probe of a seed is not positively correlated with its own
+  initialisation's (pooled within-cell correlation -0.16 over 78 runs,
+  ``scripts/untrained_spread.py``, docs/cpu_scale_search.md "The gate's untrained baseline"), so
+  pairing adds the initialisation's spread to every gain instead of cancelling it.
 * :func:`beats`: the gate. A trained task *beats the untrained encoder* when its gain has an
   interval (at least two trained seeds and two initialisations), the interval's lower bound is
   above 0 and the mean gain is at least :data:`GAIN_MARGIN`. A run set none of whose tasks
