@@ -73,8 +73,13 @@ def _scalar_list(value: Any) -> bool:
 
 def coordinates(results: Mapping[str, Any]) -> dict[str, list[Any]]:
     """The top-level coordinate lists of ``results``: every top-level 1-D list of scalars (a
-    per-seed quantity sits deeper or has more axes), except the skipped keys."""
-    return {k: v for k, v in results.items() if not _skipped(k) and _scalar_list(v)}
+    per-seed quantity sits deeper or has more axes), except the skipped keys and the raw-pixel
+    probes (``pixels``, ``dropout_pixels``: one number per condition, not an axis)."""
+    return {
+        k: v
+        for k, v in results.items()
+        if not _skipped(k) and "pixels" not in k and _scalar_list(v)
+    }
 
 
 def _as_array(value: Any) -> np.ndarray | None:
@@ -147,11 +152,12 @@ def _rows(path: KeyPath, arr: np.ndarray, coords: Mapping[str, Sequence[Any]]) -
 
 
 def untrained_path(path: KeyPath) -> KeyPath:
-    """Where the untrained counterpart of ``path`` sits: ``accuracy`` -> ``untrained`` (the first
-    such key), else the last key ``X`` -> ``untrained_X``."""
-    if "accuracy" in path:
-        i = path.index("accuracy")
-        return (*path[:i], "untrained", *path[i + 1 :])
+    """Where the untrained counterpart of ``path`` sits: ``accuracy`` or ``trained`` ->
+    ``untrained`` (the first such key), else the last key ``X`` -> ``untrained_X``."""
+    for key in ("accuracy", "trained"):
+        if key in path:
+            i = path.index(key)
+            return (*path[:i], "untrained", *path[i + 1 :])
     return (*path[:-1], f"untrained_{path[-1]}")
 
 

@@ -151,3 +151,25 @@ def test_small_numbers_keep_three_significant_digits() -> None:
     rows = (summary.Row("r2", mean_interval(np.array([0.5, 0.6, 0.7]))),)
     assert "| 0.600 | 0.100 |" in summary.render_table(summary.Table("t", rows))[-2]
     assert summary._num(float("nan")) == "n/a" and summary._num(0.0) == "0.000"
+
+
+def test_untrained_populations_have_their_own_length_and_welch_gains() -> None:
+    """Results that list ``inits``: untrained values (``untrained``, ``untrained_X``,
+    ``X_untrained``) have one value per initialisation; ``trained`` pairs with ``untrained``;
+    raw-pixel lists are no coordinates."""
+    res = {
+        "seeds": [0, 1, 2],
+        "inits": [0, 1, 2, 3, 4],
+        "ps": [0.0, 1.0],
+        "dropout_pixels": [0.8, 0.8],  # one number per p: not an axis label
+        "ari": {"trained": [[0.6, 0.62, 0.64], [0.3, 0.3, 0.33]], "untrained": [[0.5] * 5] * 2},
+        "dropout_accuracy": [[0.7, 0.72, 0.74], [0.5, 0.5, 0.5]],
+        "dropout_untrained": [[0.4, 0.42, 0.44, 0.46, 0.48]] * 2,
+    }
+    tables = {t.title: t for t in summary.figure_tables(res)}
+    ari = tables["gain over the untrained encoder: ari"].rows
+    assert [r.label for r in ari] == ["trained, ps=0", "trained, ps=1"]
+    assert ari[0].interval == welch_interval([0.6, 0.62, 0.64], [0.5] * 5)
+    unt = [r for r in tables["dropout_untrained"].rows]
+    assert [r.interval.n for r in unt] == [5, 5] and [r.label for r in unt] == ["ps=0", "ps=1"]
+    assert "pixels" not in " ".join(r.label for t in tables.values() for r in t.rows)
