@@ -7,8 +7,8 @@ values:
   ``mean +- t_{(1 + level) / 2, n - 1} * sd / sqrt(n)`` (sample sd, ``ddof = 1``); with fewer
   than two values there is no interval (``lo = hi = nan``).
 * :func:`paired_interval`: the same over per-seed differences ``a_i - b_i`` (seeds paired by
-  position: run i of ``a`` and of ``b`` share a seed), e.g. a trained run minus the untrained
-  encoder with the same seed (its gain), or one view type minus another.
+  position: run i of ``a`` and of ``b`` share a seed), e.g. one view type minus another (the
+  same seed under each).
 * :func:`contrast_interval`: a linear combination of the means of independent groups,
   ``sum_g w_g * mean_g``, with the Welch-Satterthwaite t-interval (the groups' sample variances
   need not be equal, nor their sizes); :func:`welch_interval` is the difference of two means.

@@ -281,7 +281,7 @@ def suite_gains(res: Results, suite: str) -> dict[str, Interval]:
 
 def suite_gate(res: Results, suite: str) -> Gate:
     """The gate over :func:`suite_gains` (``figures.stats.gate``): open when some condition's
-    task beats its untrained twin."""
+    task beats the untrained encoder."""
     return gate(suite_gains(res, suite))
 
 

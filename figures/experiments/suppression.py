@@ -9,15 +9,17 @@ knob makes one feature easier to use for telling examples apart.
   small one of fixed size ``data.options.size_a`` and the large one of size
   ``data.options.size_b``; probe accuracy of both digits against the size of the large one.
 
-Each condition beside its untrained twin (the same encoder at its seeded initialisation) and
-raw pixels, with the gains over the untrained encoder (95% intervals over seeds) and a gate per
+Each condition beside its untrained population (the same encoder at 8 seeded
+initialisations) and raw pixels, with the gains over the untrained encoder (95% Welch intervals)
+and a gate per
 suite: a suite none of whose tasks beats the untrained encoder is not a result, and its panel
 says so instead of comparing the conditions.
 
 Claims (Chen et al.): more unique digits suppress the image (the image's gain over the untrained
 encoder at the largest N minus at the smallest, predicted < 0) and a larger large digit
 suppresses the small one (the small digit's gain at the largest size minus at the smallest,
-predicted < 0); seeds paired. Gains, not accuracies, because the data change with the knob. A
+predicted < 0); Welch intervals of that contrast of group means. Gains, not accuracies, because
+the data change with the knob. A
 claim is not a result unless its task beats the untrained encoder at one value at least.
 
 Budget (issue 12: every figure within the 60-minute ``make figures`` on 2 cores; this one about
