@@ -12,7 +12,8 @@ waits on another's tail; each figure then evaluates its untrained twins (and wha
 leaves to it) and draws.
 ``--per-figure`` gives each figure's sweep its own runs again.
 ``--dry-run`` (or ``plan``) only prints, per figure, whether its results are cached and how many
-runs its sweep has: trained already, to resume, to train, untrained twins, and the training time
+runs its sweep has: trained already, to resume, to train, untrained initialisations (every
+encoder's population, ``figures.baselines.population``), and the training time
 left, estimated from its completed runs or from ``make bench``'s step times.
 
 After drawing figures, ``results/claims.json`` and ``results/claims.md`` are rewritten from the
@@ -150,7 +151,8 @@ class FigurePlan:
         runs: its training runs.
         trained: of those, completed already (only their evaluations are brought up to date).
         resume: of those, interrupted with a checkpoint (continued, not restarted).
-        twins: its untrained twins (evaluated only; ``figures.baselines``).
+        twins: the initialisations of its untrained populations (evaluated only;
+            ``figures.baselines.population``).
         mean_train_s: mean training seconds of its completed runs (None: none completed).
         bench_train_s: training seconds of its runs to train from ``make bench``'s step times
             (:func:`bench_step_seconds`) times each run's optimiser steps (steps only: no kNN
@@ -245,7 +247,11 @@ def plan_figure(
     dirs = [s.run_dir(root) for s in specs]
     done = [d for d in dirs if _completed(d)]
     resume = sum(1 for d in dirs if d not in done and (d / "last.pt").exists())
-    twins = len(baselines.unique(baselines.untrained_twins(specs, ()))) if specs else 0
+    if specs:  # every initialisation of every untrained population (the twins among them)
+        pops = baselines.population(specs, baselines.untrained_twins(specs, ()))
+        twins = len({t.name for pop in pops.values() for t in pop})
+    else:
+        twins = 0
     times = [_train_seconds(d) for d in done]
     known = [t for t in times if t is not None]
     mean = sum(known) / len(known) if known else None

@@ -189,6 +189,35 @@ def welch_interval(
     return contrast_interval([a, b], [1.0, -1.0], level)
 
 
+def gain_difference(
+    trained_hi: Sequence[float] | np.ndarray,
+    untrained_hi: Sequence[float] | np.ndarray,
+    trained_lo: Sequence[float] | np.ndarray,
+    untrained_lo: Sequence[float] | np.ndarray,
+    level: float = LEVEL,
+) -> Interval:
+    """How a gain over the untrained encoder changes between two conditions,
+    ``(mean(trained_hi) - mean(untrained_hi)) - (mean(trained_lo) - mean(untrained_lo))``, where
+    the trained runs of the two conditions share their seeds and the untrained populations their
+    initialisations (the same order): the Welch interval (:func:`welch_interval`) of the
+    per-seed differences ``trained_hi - trained_lo`` against the per-initialisation differences
+    ``untrained_hi - untrained_lo``. Pairing within each group removes what a seed (an init)
+    shares between the two conditions; the four-group :func:`contrast_interval` would count it
+    twice.
+
+    Raises:
+        ValueError: the two trained (or untrained) groups differ in size.
+    """
+    th, tl = np.asarray(trained_hi, dtype=float), np.asarray(trained_lo, dtype=float)
+    uh, ul = np.asarray(untrained_hi, dtype=float), np.asarray(untrained_lo, dtype=float)
+    if th.shape != tl.shape or uh.shape != ul.shape:
+        raise ValueError(
+            "gain_difference pairs each seed (init) across the two conditions; got trained "
+            f"{th.shape} vs {tl.shape} and untrained {uh.shape} vs {ul.shape}"
+        )
+    return welch_interval(th - tl, uh - ul, level)
+
+
 def beats(gain: Interval, margin: float = GAIN_MARGIN) -> bool:
     """The gate's rule for one task: an interval exists, its lower bound is above 0 and the
     mean gain is at least ``margin``."""

@@ -94,7 +94,8 @@ def per_seed_values(results: Mapping[str, Any]) -> Iterator[tuple[KeyPath, np.nd
     """Every per-seed quantity of ``results`` as ``(path of keys, array (..., seeds))``; an
     untrained quantity (a key with an ``_``-separated word ``untrained`` on its path:
     ``untrained``, ``untrained_r2``, ``dropout_untrained``) has one value per initialisation
-    instead where the results list ``inits``."""
+    instead where the results list ``inits``. Raw-pixel probes (keys containing ``pixels``) are
+    one number per condition, never per seed, and are not visited."""
     seeds = results.get("seeds")
     if not isinstance(seeds, list) or not seeds:
         return
@@ -106,7 +107,7 @@ def per_seed_values(results: Mapping[str, Any]) -> Iterator[tuple[KeyPath, np.nd
     def visit(value: Any, path: KeyPath) -> Iterator[tuple[KeyPath, np.ndarray]]:
         if isinstance(value, Mapping):
             for k, v in value.items():
-                if not _skipped(str(k)):
+                if not _skipped(str(k)) and "pixels" not in str(k):
                     yield from visit(v, (*path, str(k)))
             return
         if not isinstance(value, list) or (len(path) == 1 and path[0] in coords):
@@ -204,7 +205,11 @@ def render_table(table: Table) -> list[str]:
     ]
     for r in table.rows:
         iv = r.interval
-        ci = f"{_num(iv.lo)} to {_num(iv.hi)}" if iv.defined else "none (fewer than 2 seeds)"
+        ci = (
+            f"{_num(iv.lo)} to {_num(iv.hi)}"
+            if iv.defined
+            else "none (fewer than 2 values in a group)"
+        )
         lines.append(f"| {r.label or '-'} | {iv.n} | {_num(iv.mean)} | {_num(iv.sd)} | {ci} |")
     return [*lines, ""]
 

@@ -182,7 +182,7 @@ def read_audio(cfg: Config, base: Any) -> Results:
     return {
         "views": list(cfg["views"]),
         "seeds": list(cfg["seeds"]),
-        "inits": init_seeds(base, specs[0]),
+        "inits": init_seeds(base, specs),
         "tasks": list(TASKS),
         "accuracy": acc,  # views -> task -> per-seed
         "untrained": unt,  # views -> task -> per initialisation: the untrained population

@@ -398,7 +398,7 @@ def read_budget(cfg: Config, base: baselines.Baselines) -> Results:
     return {
         "eps": list(cfg["eps"]),
         "seeds": list(cfg["seeds"]),
-        "inits": init_seeds(base, specs[0]),
+        "inits": init_seeds(base, specs),
         "suite": suite,
         "tasks": list(tasks),
         "accuracy": acc,  # task -> (eps, seeds)

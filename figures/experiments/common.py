@@ -213,10 +213,25 @@ def untrained_values(
     return [float(read(r["metrics"])) for r in base.untrained_population(spec.name, evaluation)]
 
 
-def init_seeds(base: baselines.Baselines, spec: RunSpec) -> list[int]:
-    """The seeds of the untrained population of trained run ``spec`` (results' ``inits``: the
-    last axis of their ``untrained`` values)."""
-    return base.init_seeds(spec.name)
+def init_seeds(base: baselines.Baselines, specs: Sequence[RunSpec]) -> list[int]:
+    """The seeds of the untrained populations of trained runs ``specs`` (results' ``inits``: the
+    last axis of their ``untrained`` values), which every run of a figure shares.
+
+    Raises:
+        ValueError: no runs, or two runs whose populations have different seeds (the results'
+            one ``inits`` list would misname one of them).
+    """
+    if not specs:
+        raise ValueError("init_seeds needs at least one trained run")
+    first = base.init_seeds(specs[0].name)
+    for spec in specs[1:]:
+        seeds = base.init_seeds(spec.name)
+        if seeds != first:
+            raise ValueError(
+                f"the untrained populations of {specs[0].name} and {spec.name} differ in their "
+                f"seeds ({first} vs {seeds}); a figure's results hold one 'inits' list"
+            )
+    return first
 
 
 def _gate_text(g: Gate, what: str) -> str:
@@ -298,7 +313,8 @@ def _gain_axes(ax: Any) -> None:
 def _reference_lines(
     ax: Any, x: Any, untrained: Any, pixels: Any, color: str, name: str, alpha: float = 1.0
 ) -> None:
-    """The untrained encoder (mean over seeds, dashed; gid ``untrained:NAME``) and the raw-pixel
+    """The untrained encoder (mean over its population of initialisations, dashed; gid
+    ``untrained:NAME``) and the raw-pixel
     probe (dotted; gid ``pixels:NAME``) over the conditions ``x``."""
     u = np.asarray(untrained, dtype=float)
     ax.plot(x, u.mean(-1), color=color, gid=f"untrained:{name}", alpha=alpha, **style.UNTRAINED)

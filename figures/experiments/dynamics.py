@@ -18,12 +18,10 @@ condition whose runs are the expert runs (p = 0) is shown once, as ``expert``.
 Gate (issue 10): a condition's task *learns* when its run at the budget beats the same encoder
 untrained, its seeded initialisations (``figures.baselines``: the twins and the untrained
 population the oracle figure's sweep writes and evaluates for these runs), by the rule of
-``figures.stats.gate`` (Welch). The value compared is the kNN accuracy where the twin
-records one (a ``metrics.jsonl`` with kNN entries); the twins written by
-``figures.baselines.write_untrained`` are never trained, so they record no kNN, and the value is
-then the linear probe accuracy of the oracle figure's probe evaluation (``fig-probe``), the
-trained run's at the budget against the twin's. A kNN curve that rises from its first record
-but does not beat the untrained twin does not open the gate.
+``figures.stats.gate`` (Welch): the linear probe accuracy of the oracle figure's probe evaluation
+(``fig-probe``) of the trained runs at the budget against that of the initialisations (the
+twins are never trained, so they record no kNN curve to compare with). A kNN curve that rises
+from its first record but does not beat the untrained encoder does not open the gate.
 
 Claim: dropping the overlay from every view (oracle p = 1) raises the background's kNN accuracy
 over pretraining against the expert views, as the mean over the recorded steps of the per-seed
@@ -135,61 +133,34 @@ def dynamics_twins() -> tuple[dict[str, RunSpec], dict[str, tuple[RunSpec, ...]]
     return twins, baselines.population(specs, twins), probe
 
 
-def _twin_knn(twin_dir: Path, tasks: list[str]) -> dict[str, float] | None:
-    """The untrained twin's kNN per task (its first record), if it records one: None when it
-    has no ``metrics.jsonl`` (a twin of ``figures.baselines.write_untrained`` never trains)."""
-    if not (twin_dir / "metrics.jsonl").exists():
-        return None
-    _, k = read_knn_curve(twin_dir)
-    missing = [t for t in tasks if t not in k]
-    if missing:
-        raise ValueError(f"{twin_dir}/metrics.jsonl has no kNN of task(s) {missing}")
-    return {t: k[t][0] for t in tasks}
-
-
 def _baseline(
     runs: list[RunSpec],
-    curves: dict[str, Any],
     root: Path,
     tasks: list[str],
-    twins: dict[str, RunSpec],
     pops: Mapping[str, Sequence[RunSpec]],
     probe: Evaluation,
 ) -> dict[str, Any]:
-    """What the gate compares, per task: ``{"measure": "knn" | "probe",
-    "accuracy": {task: [per seed]}, "untrained": {task: [...]}}``: the run at the budget (its
-    last kNN, or its probe) against the untrained encoder: each seed's twin's kNN where every
-    twin records one, else the probe records of the condition's untrained population
-    (``pops``, one per initialisation).
+    """What the gate compares, per task: ``{"measure": "probe", "accuracy": {task: [per seed]},
+    "untrained": {task: [per initialisation]}}``: each run's linear probe at the budget against
+    the probe records of the condition's untrained population (``pops``; the twins are never
+    trained, so they record no kNN to compare with).
 
     Raises:
-        KeyError: a run without an untrained twin.
         FileNotFoundError: a missing probe record (naming the file).
     """
-    twin_knn = [_twin_knn(twins[spec.name].run_dir(root), tasks) for spec in runs]
-    acc: dict[str, list[float]] = {t: [] for t in tasks}
-    unt: dict[str, list[float]] = {t: [] for t in tasks}
-    use_knn = all(k is not None for k in twin_knn)
-    for j, (spec, tk) in enumerate(zip(runs, twin_knn, strict=True)):
-        if use_knn and tk is not None:
-            for t in tasks:
-                acc[t].append(curves["knn"][t][j][-1])
-                unt[t].append(tk[t])
-            continue
-        try:
-            rec = load_eval(spec.run_dir(root), probe)["metrics"]
-            if j == 0:
-                pop = [load_eval(u.run_dir(root), probe)["metrics"] for u in pops[spec.name]]
-        except FileNotFoundError as e:
-            raise FileNotFoundError(
-                f"{FIGURE} gates on the probe records of {spec.figure}'s runs and their "
-                f"untrained populations: {e} (run python -m figures {spec.figure} first)"
-            ) from e
-        for t in tasks:
-            acc[t].append(float(rec[t]["accuracy"]))
-            if j == 0:
-                unt[t] = [float(u[t]["accuracy"]) for u in pop]
-    return {"measure": "knn" if use_knn else "probe", "accuracy": acc, "untrained": unt}
+    try:
+        recs = [load_eval(spec.run_dir(root), probe)["metrics"] for spec in runs]
+        pop = [load_eval(u.run_dir(root), probe)["metrics"] for u in pops[runs[0].name]]
+    except FileNotFoundError as e:
+        raise FileNotFoundError(
+            f"{FIGURE} gates on the probe records of {runs[0].figure}'s runs and their "
+            f"untrained populations: {e} (run python -m figures {runs[0].figure} first)"
+        ) from e
+    return {
+        "measure": "probe",
+        "accuracy": {t: [float(r[t]["accuracy"]) for r in recs] for t in tasks},
+        "untrained": {t: [float(u[t]["accuracy"]) for u in pop] for t in tasks},
+    }
 
 
 def _theory_call(suite: str, ps: list[float], steps: int, batch_size: int, seed: int) -> Any:
@@ -229,7 +200,7 @@ def compute_dynamics(cfg: Config) -> Results:
     runs = dynamics_runs(cfg)
     steps = _override(ocfg, "optim.max_steps")
     batch = _override(ocfg, "optim.batch_size")
-    twins, pops, probe = dynamics_twins()
+    _, pops, probe = dynamics_twins()
     suites: dict[str, Any] = {}
     for suite, conds in runs.items():  # read every run before the (slower) theory
         sc = ocfg["suites"][suite]
@@ -241,7 +212,7 @@ def compute_dynamics(cfg: Config) -> Results:
                 "p": p,
                 "runs": [s.name for s in specs],
                 **curves,
-                "baseline": _baseline(specs, curves, root, tasks, twins, pops, probe),
+                "baseline": _baseline(specs, root, tasks, pops, probe),
             }
         suites[suite] = {"suite": sc["suite"], "tasks": tasks, "conditions": conditions}
     for r in suites.values():

@@ -222,7 +222,7 @@ def compute_foster(cfg: Config) -> Results:
     return {
         "copies": copies,
         "seeds": cfg["seeds"],
-        "inits": init_seeds(base, specs[0]),
+        "inits": init_seeds(base, specs),
         "targets": list(TARGETS),
         "runs": runs,
         "untrained": _stack(untrained, copies),  # one record per initialisation, shared by all

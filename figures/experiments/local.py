@@ -194,7 +194,7 @@ def read_local(cfg: Config, specs: list[RunSpec], twins: Any) -> Results:
     )
     return {
         "seeds": [s.seed for s in specs],
-        "inits": init_seeds(twins, specs[0]),
+        "inits": init_seeds(twins, specs),
         "suite": suite,
         "stages": stages,  # the encoder's stages, in order
         "ari": ari,  # trained -> (stages, seeds); untrained -> (stages, inits)

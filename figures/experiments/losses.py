@@ -11,8 +11,9 @@ the Fashion-MNIST background +0.06 to +0.10 over the untrained encoder after 300
 (issue 10), so ``data.suite`` moves every preset there; NT-Xent is ``expert-shapes-cpu``. Every
 loss uses the same expert views, encoder, optimiser and schedule; only ``loss`` and
 ``model.head_depth`` differ. The probe reads the pooled encoder features (before the head); the
-encoder is built before the head from the run seed, so the untrained twins of one seed are the
-same encoder at every depth and for every loss.
+encoder is built before the head from the run seed, so the untrained encoder of one
+initialisation is the same at every depth and for every loss (one population of 8 serves them
+all).
 
 Claims (Chen et al.: with a deep non-linear head the variants perform alike), one per task and
 depth >= ``alike.min_depth`` that two or more losses ran: the pair of losses with the largest
@@ -216,7 +217,7 @@ def read_losses(cfg: Config, base: Baselines) -> Results:
         "suite": cfg["suite"],
         "tasks": tasks,
         "seeds": cfg["seeds"],
-        "inits": init_seeds(base, specs[0]),
+        "inits": init_seeds(base, specs),
         "losses": list(cfg["losses"]),
         "labels": {n: loss["label"] for n, loss in cfg["losses"].items()},
         "depths": {n: list(loss["depths"]) for n, loss in cfg["losses"].items()},
@@ -472,8 +473,9 @@ def _figure_legend(fig: Any, ax: Any) -> Any:
 
 
 def _untrained_by_depth(res: Results, task: str) -> dict[int, list[float]]:
-    """Depth -> the untrained twins' per-seed accuracies of ``task`` (from the first loss run at
-    that depth; the twins of one depth and seed are one encoder)."""
+    """Depth -> the untrained population's accuracies of ``task``, one per initialisation (from
+    the first loss run at that depth; the encoder of one depth and seed is the same for every
+    loss)."""
     out: dict[int, list[float]] = {}
     for n in res["losses"]:
         for d, v in zip(res["depths"][n], per_depth(res, "untrained", n, task), strict=True):

@@ -255,7 +255,7 @@ def compute_multitask(cfg: Config) -> Results:
         }
     res: Results = {
         "seeds": seeds,
-        "inits": init_seeds(base, order[0]),
+        "inits": init_seeds(base, order),
         "suite_names": {s: sc["suite"] for s, sc in cfg["suites"].items()},
         "overlay_names": {s: sc["overlay"] for s, sc in cfg["suites"].items()},
         "runs": runs,  # suite -> views -> the run directories (figure/run-id), one per seed

@@ -56,7 +56,7 @@ from figures.stats import (
     NO_TASK_BEATS,
     Gate,
     Interval,
-    contrast_interval,
+    gain_difference,
     gate,
     mean_interval,
     paired_interval,
@@ -221,7 +221,7 @@ def compute_oracle(cfg: Config) -> Results:
     res: Results = {
         "ps": ps,
         "seeds": seeds,
-        "inits": init_seeds(base, specs[0]),
+        "inits": init_seeds(base, specs),
         "steps": steps,
         "suites": suites,
         "run_s": times,
@@ -306,18 +306,18 @@ def alone_gain(res: Results, suite: str) -> Interval | None:
 def overlay_suppression(res: Results, suite: str) -> Interval | None:
     """The reverse suppression test: the overlay's gain over the untrained encoder when it is
     alone (background blanked) minus its gain with the background at p = 0, each gain against
-    its own untrained population (the inputs differ), as the Welch interval of the contrast
-    ``(alone - untrained alone) - (p = 0 - untrained p = 0)``; > 0 means the background
-    suppressed the overlay. None without the control."""
+    its own untrained population (the inputs differ): ``(alone - untrained alone) - (p = 0 -
+    untrained p = 0)``, each seed (init) paired across the two inputs
+    (``figures.stats.gain_difference``); > 0 means the background suppressed the overlay. None
+    without the control."""
     r = res["suites"][suite]
     a = r.get("alone")
     if a is None:
         return None
     i0 = _index(res["ps"], 0.0)
     overlay = r["tasks"][0]
-    return contrast_interval(
-        [a["accuracy"], a["untrained"], r["accuracy"][overlay][i0], r["untrained"][overlay][i0]],
-        [1.0, -1.0, -1.0, 1.0],
+    return gain_difference(
+        a["accuracy"], a["untrained"], r["accuracy"][overlay][i0], r["untrained"][overlay][i0]
     )
 
 

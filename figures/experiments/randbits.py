@@ -227,7 +227,7 @@ def compute_randbits(cfg: Config) -> Results:
         "bits": cfg["bits"],
         "taus": cfg["taus"],
         "seeds": seeds,
-        "inits": init_seeds(base, specs[0]),
+        "inits": init_seeds(base, specs),
         "accuracy": acc,  # (bits, taus, seeds)
         "untrained": [g["untrained"] for g in by_k],  # (bits, taus, inits): the population
         "pixels": [g["pixels"] for g in by_k],  # (bits, taus): raw-pixel probe (bits appended)

@@ -18,17 +18,20 @@ says so instead of comparing the conditions.
 Claims (Chen et al.): more unique digits suppress the image (the image's gain over the untrained
 encoder at the largest N minus at the smallest, predicted < 0) and a larger large digit
 suppresses the small one (the small digit's gain at the largest size minus at the smallest,
-predicted < 0); Welch intervals of that contrast of group means. Gains, not accuracies, because
-the data change with the knob. A
-claim is not a result unless its task beats the untrained encoder at one value at least.
+predicted < 0); each the Welch interval of the per-seed change of the trained accuracy against
+the per-initialisation change of the untrained one (``figures.stats.gain_difference``). Gains,
+not accuracies, because the data change with the knob. A claim is not a result unless its task
+beats the untrained encoder at one value at least.
 
 Budget (issue 12: every figure within the 60-minute ``make figures`` on 2 cores; this one about
 6 minutes). Measured single-threaded on the 2-core machine while it ran other work (load 5-16,
 so CPU seconds, not wall seconds): a training run costs about 6.4 CPU s before its first step,
 about 0.5 s a step at batch 256 and 0.29 s at batch 128, a pooled probe evaluation 1.2-4.7 s in a
-sweep worker. Unlike the losses figure every condition changes the data, so every run has its
-own untrained twin and each value its own raw-pixel probe: 4 values x 2 suites x 3 seeds = 24
-runs, 24 twins and 8 pixel probes cost about 400 CPU s before any step. The default config runs
+sweep worker. Unlike the losses figure every condition changes the data, so every value has its
+own untrained population and raw-pixel probe: 4 values x 2 suites x 3 seeds = 24 runs, then
+8 x 8 = 64 untrained initialisations (about 2 worker-seconds each) and 8 pixel probes; the
+numbers that follow were measured with one twin per run (24 twins), before the populations:
+about 400 CPU s before any step. The default config runs
 :data:`STEPS` steps at batch :data:`BATCH`, about 24 x 17 CPU s more: about 810 CPU s, 6.8
 minutes on 2 cores (slightly over the share; 48 steps would fit 6 minutes). 60 is the fewest
 steps measured to beat the untrained encoder on both suites (one seed, pooled probe, untrained
@@ -39,7 +42,7 @@ digit 0.188 -> 0.218. The digit of DigitOnImage falls below the untrained encode
 docs/cpu_scale_search.md, and the 10 px small digit stays near chance (0.15-0.22). In
 MultiDigits a larger large digit also leaves the small one fewer positions (the two boxes must
 fit the canvas), which changes how easy it is to read, trained or not: compare each size's gain
-over its own untrained twin, not the raw accuracies.
+over its own untrained population, not the raw accuracies.
 
 The training subset is :data:`TRAIN_SIZE` = 768 examples (6 steps an epoch at batch 128), not
 the CPU scale's 4,096 (32 steps an epoch, so 60 steps gave one kNN point), so that the
@@ -82,7 +85,7 @@ from figures.experiments.common import (
     read_run_curve,
 )
 from figures.spec import Config, FigureSpec, Results
-from figures.stats import Gate, Interval, contrast_interval, gate
+from figures.stats import Gate, Interval, gain_difference, gate
 from figures.sweep import RUNS_DIR, RunSpec
 
 FIGURE = "exp_suppression"
@@ -232,7 +235,7 @@ def read_suppression(cfg: Config, base: Baselines) -> Results:
     # knn_steps: the optimiser step of each kNN point (the same in every run)
     return {
         "seeds": cfg["seeds"],
-        "inits": init_seeds(base, specs[0]),
+        "inits": init_seeds(base, specs),
         "suites": out,
         "knn_steps": knn_steps or [],
         "run_s": times,
@@ -246,7 +249,8 @@ def value_key(option: str, value: Any) -> str:
 
 
 def grid(panel: Results, key: str, task: str) -> list[Any]:
-    """``panel[key][task]`` (``accuracy``, ``untrained``: per-seed lists; ``pixels``: numbers)
+    """``panel[key][task]`` (``accuracy``: per seed; ``untrained``: per initialisation;
+    ``pixels``: numbers)
     at each of the suite's values, in order."""
     return [panel[key][task][value_key(panel["option"], v)] for v in panel["values"]]
 
@@ -359,16 +363,15 @@ def _summary(panel: Results, sc: Config) -> str:
 
 def gain_change(panel: Results) -> Interval:
     """The suppressed task's (the first) gain over the untrained encoder at the largest value
-    minus at the smallest: ``(acc_hi - untrained_hi) - (acc_lo - untrained_lo)``, each term the
-    mean of its group (trained seeds, untrained populations), with the Welch interval of that
-    contrast. The data change with the value (and with them what an untrained encoder reads: the
-    small digit has fewer places beside a larger one), so the gain, not the accuracy, is
-    compared."""
+    minus at the smallest: ``(acc_hi - untrained_hi) - (acc_lo - untrained_lo)``, each seed
+    (init) paired across the two values (``figures.stats.gain_difference``). The data change
+    with the value (and with them what an untrained encoder reads: the small digit has fewer
+    places beside a larger one), so the gain, not the accuracy, is compared."""
     task = panel["tasks"][0]
     lo, hi = _ends(panel)
     acc = np.asarray(grid(panel, "accuracy", task), dtype=float)
     unt = np.asarray(grid(panel, "untrained", task), dtype=float)
-    return contrast_interval([acc[hi], unt[hi], acc[lo], unt[lo]], [1.0, -1.0, -1.0, 1.0])
+    return gain_difference(acc[hi], unt[hi], acc[lo], unt[lo])
 
 
 def _ends(panel: Results) -> tuple[int, int]:

@@ -231,9 +231,7 @@ def test_compute_reads_the_run_dirs_and_calls_the_theory(
     assert res["inits"] == list(range(inits))
 
 
-def test_the_twins_are_the_oracle_figures_and_their_knn_is_used_when_recorded(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_populations_are_the_oracle_figures() -> None:
     from figures import baselines
     from figures.experiments import common, oracle
 
@@ -243,20 +241,8 @@ def test_the_twins_are_the_oracle_figures_and_their_knn_is_used_when_recorded(
     assert twins == baselines.untrained_twins(oracle.oracle_specs(ocfg), (probe,))
     assert pops == baselines.population(oracle.oracle_specs(ocfg), twins)
     assert twins["shapes-p1-s0"] == twins["shapes-p0-s0"]  # one twin per suite and seed
-    cfg = _cfg(tmp_path)
-    values = _write_runs(cfg)
-    monkeypatch.setattr(dynamics, "load_eval", _fake_eval)
-    monkeypatch.setattr(dynamics, "_theory_call", lambda *a: {"ps": a[1]})
-    for spec in dynamics.dynamics_specs(cfg):
-        d = twins[spec.name].run_dir(tmp_path)
-        d.mkdir(parents=True, exist_ok=True)
-        knn = {"shape": 0.05, "digit": 0.06, "background": 0.07}
-        rec = {"type": "epoch", "global_step": 0, "knn": knn}
-        (d / "metrics.jsonl").write_text(json.dumps(rec) + "\n")
-    c = dynamics.compute_dynamics(cfg)["suites"]["digits"]["conditions"]["oracle p=0.4"]
-    assert c["baseline"]["measure"] == "knn"
-    assert c["baseline"]["accuracy"]["digit"] == [values["digits-p0.4-s0"]]  # kNN at the budget
-    assert c["baseline"]["untrained"] == {"digit": [0.06], "background": [0.07]}
+    assert pops["shapes-p1-s0"] == pops["shapes-p0-s2"]  # one population per suite
+    assert len(pops["shapes-p0-s0"]) == baselines.UNTRAINED_INITS
 
 
 def test_a_missing_run_dir_is_an_error_naming_it(tmp_path: Path) -> None:

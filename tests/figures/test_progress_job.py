@@ -192,7 +192,9 @@ def _fake_make_figure(figs: dict[str, FigureSpec]) -> Callable[..., list[Path]]:
         root = Path(cfg["runs_root"])
         assert spec.specs is not None
         specs = list(spec.specs(cfg))
-        twins = baselines.unique(baselines.untrained_twins(specs, ()))
+        # as figures.baselines.prepare: every initialisation of the untrained populations
+        pops = baselines.population(specs, baselines.untrained_twins(specs, ()))
+        twins = list({t.name: t for pop in pops.values() for t in pop}.values())
         for t in twins:
             t.run_dir(root).mkdir(parents=True, exist_ok=True)
             (t.run_dir(root) / "summary.json").write_text('{"status": "completed"}')
@@ -211,10 +213,13 @@ def test_drawing_all_shows_one_job_over_every_figure(
     monkeypatch.setattr(cli, "make_figure", _fake_make_figure(figs))
     assert cli.main(["all", "--per-figure"]) == 0
     runs = [ln for ln in capsys.readouterr().err.splitlines() if " runs " in ln]
-    # 2 + 3 runs and their 2 + 3 untrained twins (one per seed), counted before anything ran
-    assert runs[0].startswith("[fig-a] runs 1/10 (trained 1/5)")
-    assert runs[4].startswith("[fig-b] runs 5/10 (trained 3/5)")
-    assert runs[-1].startswith("[fig-b] runs 10/10 (trained 5/5)")
+    # 2 + 3 runs and their encoders' untrained populations (8 + 8 initialisations, the seeds'
+    # twins among them), counted before anything ran
+    n = 5 + 2 * baselines.UNTRAINED_INITS
+    assert runs[0].startswith(f"[fig-a] runs 1/{n} (trained 1/5)")
+    first_b = 2 + baselines.UNTRAINED_INITS
+    assert runs[first_b].startswith(f"[fig-b] runs {first_b + 1}/{n} (trained 3/5)")
+    assert runs[-1].startswith(f"[fig-b] runs {n}/{n} (trained 5/5)")
     assert "eta 0:00:00" in runs[-1]
     assert (tmp_path / "results" / "summary.md").exists()
 
@@ -244,14 +249,16 @@ def test_drawing_all_trains_every_figures_runs_in_one_pool_first(
     assert cli.main(["all"]) == 0
     runs = [ln for ln in capsys.readouterr().err.splitlines() if " runs " in ln]
     # the pool: 5 distinct runs, all trained, before any figure; counted up front with the
-    # figures' 2 + 3 + 2 twins (12); each figure's sweep then adds its runs, found up to date
-    # (2 + 3 + 2): 19 in all
+    # figures' untrained populations (8 initialisations each); each figure's sweep then adds
+    # its runs, found up to date (2 + 3 + 2)
+    up_front = 5 + 3 * baselines.UNTRAINED_INITS
     assert len(pool) == 5 == len(set(pool))
     assert [ln.split(" runs ")[0] for ln in runs[:5]] == ["[training runs]"] * 5
-    assert runs[0].startswith("[training runs] runs 1/12 (trained 1/5)")
-    assert runs[4].startswith("[training runs] runs 5/12 (trained 5/5)")
+    assert runs[0].startswith(f"[training runs] runs 1/{up_front} (trained 1/5)")
+    assert runs[4].startswith(f"[training runs] runs 5/{up_front} (trained 5/5)")
     assert all("trained 5/5" in ln for ln in runs[5:])
-    assert runs[-1].startswith("[fig-c] runs 19/19 (trained 5/5)")
+    n = up_front + 7
+    assert runs[-1].startswith(f"[fig-c] runs {n}/{n} (trained 5/5)")
     # with one figure to draw there is no pool stage: its own sweep trains
     capsys.readouterr()
     pool.clear()
@@ -280,10 +287,13 @@ def test_dry_run_counts_cached_and_to_train_runs_without_running(
     assert cli.main(["all", "--dry-run"]) == 0
     out = capsys.readouterr().out.splitlines()
     row = {ln.split()[0]: ln.split()[1:] for ln in out[1:3]}
-    # results, runs, trained, resume, to train, twins, training minutes of one worker (source)
-    assert row["fig-a"] == ["stale", "3", "1", "1", "2", "3", "4.0", "(runs)"]
-    assert row["fig-b"] == ["cached", "2", "0", "0", "2", "2", "-"]
-    assert out[3].startswith("total: 6 run(s) to bring up to date, 2 of them to train")
+    # results, runs, trained, resume, to train, twins (the untrained population of the one
+    # encoder: UNTRAINED_INITS initialisations), training minutes of one worker (source)
+    inits = str(baselines.UNTRAINED_INITS)
+    assert row["fig-a"] == ["stale", "3", "1", "1", "2", inits, "4.0", "(runs)"]
+    assert row["fig-b"] == ["cached", "2", "0", "0", "2", inits, "-"]
+    total = 3 + baselines.UNTRAINED_INITS
+    assert out[3].startswith(f"total: {total} run(s) to bring up to date, 2 of them to train")
     assert "about 2.0 min with 2 parallel run(s)" in out[4]
     assert not (tmp_path / "results" / "summary.md").exists()  # a dry run writes nothing
     assert cli.main(["plan"]) == 0 and capsys.readouterr().out.splitlines() == out

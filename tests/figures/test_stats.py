@@ -101,6 +101,22 @@ def test_contrast_interval_of_a_difference_of_gains() -> None:
     assert (iv.lo, iv.hi) == (pytest.approx(iv.mean - half), pytest.approx(iv.mean + half))
 
 
+def test_gain_difference_pairs_each_seed_across_the_two_conditions() -> None:
+    """A seed (an init) that reads both conditions alike cancels in the paired differences: the
+    interval is the Welch interval of the differences, narrower than the four-group contrast
+    when the pairs are correlated, and its mean is the same contrast of means."""
+    th, tl = np.array([0.9, 0.8, 0.85]), np.array([0.7, 0.6, 0.66])
+    uh = np.array([0.5, 0.6, 0.55, 0.65, 0.45])
+    ul = uh - np.array([0.01, 0.02, 0.0, 0.01, 0.02])
+    iv = stats.gain_difference(th, uh, tl, ul)
+    assert iv == stats.welch_interval(th - tl, uh - ul)
+    four = stats.contrast_interval([th, uh, tl, ul], [1, -1, -1, 1])
+    assert iv.mean == pytest.approx(four.mean)
+    assert iv.hi - iv.lo < 0.5 * (four.hi - four.lo)
+    with pytest.raises(ValueError, match="pairs each seed"):
+        stats.gain_difference(th, uh, tl[:2], ul)
+
+
 def test_contrast_interval_edge_cases() -> None:
     one = stats.welch_interval([0.9], [0.1, 0.2])  # one trained seed: no interval
     assert one.mean == pytest.approx(0.75) and not one.defined

@@ -173,3 +173,10 @@ def test_untrained_populations_have_their_own_length_and_welch_gains() -> None:
     unt = [r for r in tables["dropout_untrained"].rows]
     assert [r.interval.n for r in unt] == [5, 5] and [r.label for r in unt] == ["ps=0", "ps=1"]
     assert "pixels" not in " ".join(r.label for t in tables.values() for r in t.rows)
+    # a raw-pixel list as long as the seeds is still one number per condition, not per seed
+    res3 = {**res, "ps": [0.0, 0.5, 1.0], "dropout_pixels": [0.8, 0.8, 0.8]}
+    res3["dropout_accuracy"] = [[0.7, 0.72, 0.74]] * 3
+    res3["dropout_untrained"] = [[0.4] * 5] * 3
+    res3["ari"] = {"trained": [[0.6, 0.62, 0.64]] * 3, "untrained": [[0.5] * 5] * 3}
+    paths = [p for p, _ in summary.per_seed_values(res3)]
+    assert ("dropout_pixels",) not in paths and ("dropout_accuracy",) in paths
