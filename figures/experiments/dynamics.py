@@ -46,7 +46,7 @@ from figures.experiments.common import (
     _probe,
     _slug,
     gated_claim,
-    read_knn_curve,
+    read_run_curve,
 )
 from figures.spec import Config, FigureSpec, Results
 from figures.stats import Gate, Interval, gate, paired_interval, welch_interval
@@ -181,13 +181,8 @@ def _curves(runs: list[RunSpec], root: Path, tasks: list[str]) -> dict[str, Any]
                 f"{FIGURE} reads runs other figures train; missing run dir {run_dir} "
                 f"(run python -m figures {spec.figure} first)"
             )
-        s, k = read_knn_curve(run_dir)
-        if steps is not None and s != steps:
-            raise ValueError(f"{run_dir}/metrics.jsonl records kNN at {s}, other seeds at {steps}")
-        steps = s
+        steps, k = read_run_curve(run_dir, tasks, steps)  # the first seed's steps for all
         for t in tasks:
-            if t not in k:
-                raise ValueError(f"{run_dir}/metrics.jsonl has no kNN of task {t!r}")
             knn[t].append(k[t])
     return {"steps": steps or [], "knn": knn}
 

@@ -45,7 +45,7 @@ from figures.experiments.common import (
     gated_claim,
     init_seeds,
     last_quarter_move,
-    read_knn_curve,
+    read_run_curve,
 )
 from figures.spec import Config, FigureSpec, Results
 from figures.stats import Gate, Interval, gate, paired_interval, welch_interval
@@ -215,7 +215,8 @@ def compute_multitask(cfg: Config) -> Results:
                 runs[suite][v].append(f"{spec.figure}/{spec.run_id}")
                 rec = load_eval(rd, probe)
                 pop = base.untrained_population(spec.name, probe)
-                steps, curve = read_knn_curve(rd)
+                seen = knn[suite][v].get("steps")  # the view's first seed fixes the kNN steps
+                steps, curve = read_run_curve(rd, list(keys.values()), seen)
                 knn[suite][v]["steps"] = steps
                 chance[suite] = {t: rec["metrics"][k]["chance"] for t, k in keys.items()}
                 for t, k in keys.items():

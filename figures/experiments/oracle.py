@@ -48,7 +48,6 @@ from figures.experiments.common import (
     gated_claim,
     init_seeds,
     last_quarter_move,
-    read_knn_curve,
     read_run_curve,
 )
 from figures.spec import Config, FigureSpec, Results
@@ -188,13 +187,9 @@ def compute_oracle(cfg: Config) -> Results:
                 spec = by_name[f"{name}-p{p:g}-s{seed}"]
                 rd = spec.run_dir(base.root)
                 rec = load_eval(rd, probe)
-                run_steps, curve = read_knn_curve(rd)
-                if knn_steps is None:
-                    knn_steps = run_steps
-                elif run_steps != knn_steps:
-                    raise ValueError(
-                        f"{rd}: kNN steps {run_steps} differ from the suite's {knn_steps}"
-                    )
+                # the suite's first run fixes the kNN steps; every other run is checked against
+                run_steps, curve = read_run_curve(rd, tasks, knn_steps)
+                knn_steps = run_steps if knn_steps is None else knn_steps
                 for t in tasks:
                     acc[t][i][j] = rec["metrics"][t]["accuracy"]
                     chance[t] = rec["metrics"][t]["chance"]

@@ -45,7 +45,7 @@ from figures.experiments.common import (
     gains,
     gated_claim,
     init_seeds,
-    read_knn_curve,
+    read_run_curve,
     untrained_values,
 )
 from figures.spec import Config, FigureSpec, Results
@@ -197,11 +197,7 @@ def compute_randbits(cfg: Config) -> Results:
         nonlocal knn_steps
         run_dir = spec.run_dir(base.root)
         rec = load_eval(run_dir, probe)
-        steps, curve = read_knn_curve(run_dir)
-        if knn_steps is None:
-            knn_steps = steps
-        elif steps != knn_steps:
-            raise ValueError(f"{run_dir}: kNN steps {steps} differ from the figure's {knn_steps}")
+        knn_steps, curve = read_run_curve(run_dir, ["digit"], knn_steps)  # the first run's
         return rec["metrics"]["digit"]["accuracy"], curve["digit"]
 
     def grid(rows: list[list[RunSpec]]) -> dict[str, list[Any]]:

@@ -230,7 +230,7 @@ def test_randbits_micro_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         overrides=[
             "data.train_size=32",
             "optim.epochs=2",
-            "optim.max_steps=2",
+            "optim.max_steps=4",  # 2 epochs of 2 steps: a kNN curve of 2 points
             "optim.batch_size=16",
             "run.knn_every=1",
             "data.knn_bank=32",
@@ -254,7 +254,7 @@ def test_randbits_micro_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert np.asarray(res["dropout_accuracy"]).shape == (2, 1)
     assert res["dropout_accuracy"][0] == res["accuracy"][1][0]  # p = 0 is the k = 5 run
     assert np.asarray(res["theory_dropout_probe"]).shape == (2, 1)
-    assert res["knn_steps"] == [2] and np.asarray(res["dropout_knn"]).shape == (2, 1, 1)
+    assert res["knn_steps"] == [2, 4] and np.asarray(res["dropout_knn"]).shape == (2, 1, 2)
     assert len(res["run_s"]) == 3 and min(res["run_s"]) > 0
     runs = sorted((tmp_path / "runs" / "exp_randbits").iterdir())
     names = sorted(r.name.rsplit("-", 1)[0] for r in runs)
