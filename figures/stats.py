@@ -201,9 +201,10 @@ def gain_difference(
     the trained runs of the two conditions share their seeds and the untrained populations their
     initialisations (the same order): the Welch interval (:func:`welch_interval`) of the
     per-seed differences ``trained_hi - trained_lo`` against the per-initialisation differences
-    ``untrained_hi - untrained_lo``. Pairing within each group removes what a seed (an init)
-    shares between the two conditions; the four-group :func:`contrast_interval` would count it
-    twice.
+    ``untrained_hi - untrained_lo``. The pairs are not independent (one seed, one init, in both
+    conditions), which the four-group :func:`contrast_interval` assumes: with positively
+    correlated pairs it is too wide, with negatively correlated ones too narrow. On the cached
+    runs pairing widened three of the four intervals it serves (docs/cpu_scale_search.md).
 
     Raises:
         ValueError: the two trained (or untrained) groups differ in size.
