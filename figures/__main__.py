@@ -247,11 +247,7 @@ def plan_figure(
     dirs = [s.run_dir(root) for s in specs]
     done = [d for d in dirs if _completed(d)]
     resume = sum(1 for d in dirs if d not in done and (d / "last.pt").exists())
-    if specs:  # every initialisation of every untrained population (the twins among them)
-        pops = baselines.population(specs, baselines.untrained_twins(specs, ()))
-        twins = len({t.name for pop in pops.values() for t in pop})
-    else:
-        twins = 0
+    twins = len(baselines.plan(specs, root, ()).untrained_runs())  # what the sweep evaluates
     times = [_train_seconds(d) for d in done]
     known = [t for t in times if t is not None]
     mean = sum(known) / len(known) if known else None

@@ -353,6 +353,18 @@ class Baselines:
             raise KeyError(f"no untrained population prepared for run {name!r}")
         return [load_eval(t.run_dir(self.root), evaluation) for t in self.populations[name]]
 
+    def untrained_runs(self) -> list[RunSpec]:
+        """Every distinct untrained run to write and evaluate: the twins in first-use order,
+        then the rest of the populations' initialisations."""
+        todo = unique(self.twins)
+        known = {t.name for t in todo}
+        for pop in self.populations.values():
+            for t in pop:
+                if t.name not in known:
+                    known.add(t.name)
+                    todo.append(t)
+        return todo
+
     def init_seeds(self, name: str) -> list[int]:
         """The seeds of the untrained population of trained run ``name``."""
         return [t.seed for t in self.populations[name]]
@@ -394,13 +406,7 @@ def prepare(
     """
     planned = plan(specs, root, evaluations, inits)
     twins, pops = planned.twins, planned.populations
-    todo = unique(twins)
-    known = {t.name for t in todo}
-    for pop in pops.values():
-        for t in pop:
-            if t.name not in known:
-                known.add(t.name)
-                todo.append(t)
+    todo = planned.untrained_runs()
     for t in todo:
         write_untrained(t, root)
     if pixel_evaluation is None:

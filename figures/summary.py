@@ -59,8 +59,13 @@ class Table:
     rows: tuple[Row, ...]
 
 
+# raw-pixel probes (``pixels``, ``dropout_pixels``): one number per condition, neither an axis
+# nor a per-seed value
+PIXELS_WORD = "pixels"
+
+
 def _skipped(key: str) -> bool:
-    return key in SKIP_KEYS or key.startswith(SKIP_PREFIX)
+    return key in SKIP_KEYS or key.startswith(SKIP_PREFIX) or PIXELS_WORD in key
 
 
 def _scalar_list(value: Any) -> bool:
@@ -75,11 +80,7 @@ def coordinates(results: Mapping[str, Any]) -> dict[str, list[Any]]:
     """The top-level coordinate lists of ``results``: every top-level 1-D list of scalars (a
     per-seed quantity sits deeper or has more axes), except the skipped keys and the raw-pixel
     probes (``pixels``, ``dropout_pixels``: one number per condition, not an axis)."""
-    return {
-        k: v
-        for k, v in results.items()
-        if not _skipped(k) and "pixels" not in k and _scalar_list(v)
-    }
+    return {k: v for k, v in results.items() if not _skipped(k) and _scalar_list(v)}
 
 
 def _as_array(value: Any) -> np.ndarray | None:
@@ -107,7 +108,7 @@ def per_seed_values(results: Mapping[str, Any]) -> Iterator[tuple[KeyPath, np.nd
     def visit(value: Any, path: KeyPath) -> Iterator[tuple[KeyPath, np.ndarray]]:
         if isinstance(value, Mapping):
             for k, v in value.items():
-                if not _skipped(str(k)) and "pixels" not in str(k):
+                if not _skipped(str(k)):
                     yield from visit(v, (*path, str(k)))
             return
         if not isinstance(value, list) or (len(path) == 1 and path[0] in coords):

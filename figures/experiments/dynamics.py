@@ -118,19 +118,17 @@ def dynamics_specs(cfg: Config) -> list[RunSpec]:
     return [s for conds in dynamics_runs(cfg).values() for _, runs in conds.values() for s in runs]
 
 
-def dynamics_twins() -> tuple[dict[str, RunSpec], dict[str, tuple[RunSpec, ...]], Evaluation]:
-    """Trained run name -> its untrained twin and -> its untrained population, as the oracle
-    figure's sweep writes them (:func:`figures.baselines.untrained_twins` and
-    :func:`figures.baselines.population` over every oracle run, evaluated with its probe), and
-    that probe. Every run the figure reads is an oracle run (the expert runs are its p = 0
-    runs), so each has a twin and a population there."""
+def dynamics_populations() -> tuple[dict[str, tuple[RunSpec, ...]], Evaluation]:
+    """Trained run name -> its untrained population, as the oracle figure's sweep writes it
+    (:func:`figures.baselines.population` over every oracle run, evaluated with its probe),
+    and that probe. Every run the figure reads is an oracle run (the expert runs are its p = 0
+    runs), so each has a population there."""
     from figures.experiments.oracle import oracle_config, oracle_specs
 
     ocfg = oracle_config()
     probe = _probe(ocfg)
     specs = oracle_specs(ocfg)
-    twins = baselines.untrained_twins(specs, (probe,))
-    return twins, baselines.population(specs, twins), probe
+    return baselines.population(specs, baselines.untrained_twins(specs, (probe,))), probe
 
 
 def _baseline(
@@ -195,7 +193,7 @@ def compute_dynamics(cfg: Config) -> Results:
     runs = dynamics_runs(cfg)
     steps = _override(ocfg, "optim.max_steps")
     batch = _override(ocfg, "optim.batch_size")
-    _, pops, probe = dynamics_twins()
+    pops, probe = dynamics_populations()
     suites: dict[str, Any] = {}
     for suite, conds in runs.items():  # read every run before the (slower) theory
         sc = ocfg["suites"][suite]

@@ -188,8 +188,7 @@ def compute_oracle(cfg: Config) -> Results:
                 rd = spec.run_dir(base.root)
                 rec = load_eval(rd, probe)
                 # the suite's first run fixes the kNN steps; every other run is checked against
-                run_steps, curve = read_run_curve(rd, tasks, knn_steps)
-                knn_steps = run_steps if knn_steps is None else knn_steps
+                knn_steps, curve = read_run_curve(rd, tasks, knn_steps)
                 for t in tasks:
                     acc[t][i][j] = rec["metrics"][t]["accuracy"]
                     chance[t] = rec["metrics"][t]["chance"]

@@ -76,6 +76,11 @@ def test_a_population_is_the_trained_seeds_twins_then_the_next_seeds() -> None:
         baselines.population(specs, twins, inits=1)
     base = baselines.plan(specs, Path("/nowhere"), (PROBE,), inits=4)
     assert base.init_seeds("shapes-p0.2-s2") == [0, 1, 2, 3]
+    # every distinct untrained run once: the twins first, then the populations' added inits
+    todo = base.untrained_runs()
+    assert len(todo) == len({t.name for t in todo})
+    assert todo[: len(baselines.unique(base.twins))] == baselines.unique(base.twins)
+    assert {t.name for t in todo} == {t.name for pop in base.populations.values() for t in pop}
     with pytest.raises(KeyError, match="no untrained population"):
         base.untrained_population("not-a-run", PROBE)
 

@@ -193,8 +193,7 @@ def _fake_make_figure(figs: dict[str, FigureSpec]) -> Callable[..., list[Path]]:
         assert spec.specs is not None
         specs = list(spec.specs(cfg))
         # as figures.baselines.prepare: every initialisation of the untrained populations
-        pops = baselines.population(specs, baselines.untrained_twins(specs, ()))
-        twins = list({t.name: t for pop in pops.values() for t in pop}.values())
+        twins = baselines.plan(specs, root, ()).untrained_runs()
         for t in twins:
             t.run_dir(root).mkdir(parents=True, exist_ok=True)
             (t.run_dir(root) / "summary.json").write_text('{"status": "completed"}')
