@@ -31,8 +31,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
-import sys
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -235,14 +233,8 @@ def _train(spec: RunSpec, run_dir: Path, log: Path) -> str:
     run_dir.mkdir(parents=True, exist_ok=True)
     with log.open("a") as f:
         f.write(f"$ python -m empirical.train {' '.join(args)}\n")
-        f.flush()
-        # stoppable: a preempted Slurm job stops it with SIGTERM (it checkpoints) before requeue
-        returncode = executors.run_stoppable(
-            [sys.executable, "-m", "empirical.train", *args],
-            stdout=f,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+    # stoppable: a preempted Slurm job stops it with SIGTERM (it checkpoints) before requeue
+    returncode = executors.run_training(args, log, env)
     if returncode != 0:
         raise RuntimeError(f"training exited with status {returncode}")
     if not _completed(run_dir):

@@ -18,6 +18,7 @@ import pytest
 import submitit
 import torch
 
+from empirical.checkpoint import load_checkpoint
 from figures import executors
 from figures.executors import (
     THREADS_ENV,
@@ -28,6 +29,7 @@ from figures.executors import (
     SubmititExecutor,
     run_stoppable,
     run_threads,
+    run_training,
     slurm_executor,
     stop_children,
 )
@@ -117,6 +119,41 @@ def test_stop_children_stops_only_stoppable_children() -> None:
         runner.join(timeout=30)
 
 
+def test_forked_and_subprocess_runs_train_the_same_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """run_training forks from its fork server (torch imported once) or starts a subprocess:
+    the run sees the same environment, working directory and sys.path either way (the tiny
+    suite is found through PYTHONPATH), its output goes to the log, and its weights are equal
+    bit for bit; a bad preset exits with the training command's config status, 2."""
+    from empirical import presets
+
+    path = os.pathsep.join([str(TINY_SUITE_DIR), os.environ.get("PYTHONPATH", "")])
+    monkeypatch.setenv("PYTHONPATH", path)
+    monkeypatch.chdir(tmp_path)  # relative --out: resolved against the caller's directory
+    weights = {}
+    for mode in ("1", "0"):
+        monkeypatch.setenv(executors.FORKSERVER_ENV, mode)
+        log = tmp_path / f"{mode}.log"
+        args = ["--preset", presets.DEFAULT, "--out", f"run{mode}", "--quiet", *ARGS]
+        assert run_training(args, log, dict(os.environ)) == 0, log.read_text()
+        assert "epoch 3/3" in log.read_text()
+        weights[mode] = load_checkpoint(tmp_path / f"run{mode}" / "last.pt")["models"]
+        assert run_training(["--preset", "no-such-preset"], log, dict(os.environ)) == 2
+        assert "no-such-preset" in log.read_text()
+    for name, state in weights["0"].items():
+        for key, tensor in state.items():
+            assert torch.equal(weights["1"][name][key], tensor), f"{name}.{key} differs"
+
+
+def test_forkserver_setting_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(executors.FORKSERVER_ENV, "yes")
+    with pytest.raises(ValueError, match=executors.FORKSERVER_ENV):
+        executors.forkserver_enabled()
+    monkeypatch.setenv(executors.FORKSERVER_ENV, "0")
+    assert not executors.forkserver_enabled()
+
+
 def test_run_threads_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(THREADS_ENV, raising=False)
     assert run_threads() == 1
@@ -138,11 +175,11 @@ def test_a_slurm_jobs_run_trains_with_its_cpus(
     assert Resubmittable(run_threads, env=ex.env)() == 6
     seen: dict[str, str] = {}
 
-    def fake_run(args: list[str], **popen: object) -> int:
-        seen.update(popen["env"])  # type: ignore[arg-type]
+    def fake_run(args: list[str], log: Path, env: dict[str, str]) -> int:
+        seen.update(env)
         return 1
 
-    monkeypatch.setattr(executors, "run_stoppable", fake_run)
+    monkeypatch.setattr(executors, "run_training", fake_run)
     spec = sweep.RunSpec("f", "n", "viewmaker-digits-cpu")
     with pytest.raises(RuntimeError, match="status 1"):
         sweep._train(spec, tmp_path / "run", tmp_path / "train.log")

@@ -6,14 +6,15 @@ Tiny real runs: RandBits-MNIST with the small ConvNet, 64 examples, batch 32 (a 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
+from figures import executors
 from figures.sweep import (
     Evaluation,
     RunSpec,
@@ -122,17 +123,23 @@ def test_train_evaluate_then_skip_then_report_failure(tmp_path: Path) -> None:
 
 
 def _sigterm_when_checkpointed(run_dir: Path, sent: list[int]) -> None:
-    """SIGTERM the training subprocess once its first checkpoint exists."""
+    """SIGTERM the training process once its first checkpoint exists (the run that
+    ``executors.run_training`` started: a subprocess, or a child of its fork server)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (run_dir / "last.pt").exists():
         time.sleep(0.005)
-    for child in psutil.Process().children(recursive=True):
-        if "empirical.train" in " ".join(child.cmdline()):
-            child.send_signal(signal.SIGTERM)
-            sent.append(child.pid)
+    for proc in list(executors._STOPPABLE):
+        os.kill(proc.pid, signal.SIGTERM)
+        sent.append(proc.pid)
 
 
-def test_interrupted_run_resumes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("forkserver", ["1", "0"])
+def test_interrupted_run_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forkserver: str
+) -> None:
+    """Forked from the fork server or a plain subprocess, a run stopped by SIGTERM saves a
+    checkpoint, exits with 128 + 15 and resumes to the end."""
+    monkeypatch.setenv(executors.FORKSERVER_ENV, forkserver)
     spec = tiny("long", "optim.epochs=40")  # 2 steps per epoch, 80 in all
     run_dir = spec.run_dir(tmp_path)
     sent: list[int] = []
