@@ -126,20 +126,28 @@ TRAIN_MODULE = "empirical.train"
 TRAIN_PRELOAD = (TRAIN_MODULE, "torch._dynamo", "torch._inductor.config")
 
 
+@contextmanager
+def _stoppable(child: Any, wait: Callable[[], Any], kill: Callable[[], Any]) -> Iterator[None]:
+    """While the block runs, :func:`stop_children` can stop ``child`` (anything with a
+    ``.pid``); if the block is interrupted, ``child`` is killed and ``wait``-ed for."""
+    _STOPPABLE.add(child)
+    try:
+        yield
+    except BaseException:
+        kill()
+        wait()
+        raise
+    finally:
+        _STOPPABLE.discard(child)
+
+
 def run_stoppable(args: Sequence[str], **popen: Any) -> int:
     """Run ``args`` (``subprocess.Popen`` keywords) to the end and return its exit status;
     while it runs, :func:`stop_children` (a preempted job's checkpoint) can stop it. Killed if
     this process is interrupted (as ``subprocess.run`` does)."""
     proc = subprocess.Popen(args, **popen)
-    _STOPPABLE.add(proc)
-    try:
+    with _stoppable(proc, proc.wait, proc.kill):
         return proc.wait()
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    finally:
-        _STOPPABLE.discard(proc)
 
 
 def forkserver_enabled() -> bool:
@@ -215,17 +223,10 @@ def run_training(args: Sequence[str], log: Path, env: Mapping[str, str]) -> int:
     proc = ctx.Process(target=_train_child, args=(list(args), str(log), dict(env), os.getcwd()))
     with _main_hidden():
         proc.start()
-    _STOPPABLE.add(proc)
-    try:
+    with _stoppable(proc, proc.join, proc.kill):
         proc.join()
-        assert proc.exitcode is not None
-        return proc.exitcode
-    except BaseException:
-        proc.kill()
-        proc.join()
-        raise
-    finally:
-        _STOPPABLE.discard(proc)
+    assert proc.exitcode is not None
+    return proc.exitcode
 
 
 def _exited(pid: int) -> bool:

@@ -225,7 +225,9 @@ def _completed(run_dir: Path) -> bool:
 
 
 def _train(spec: RunSpec, run_dir: Path, log: Path) -> str:
-    """Train or resume ``spec`` in a subprocess; returns the action taken."""
+    """Train or resume ``spec`` in a child process (:func:`figures.executors.run_training`: forked
+    from a fork server by default, a fresh interpreter with ``FEATUREDROP_FORKSERVER=0``);
+    returns the action taken."""
     resume = (run_dir / "last.pt").exists()
     args = ["--resume", str(run_dir), "--quiet"] if resume else spec.train_args(run_dir)
     threads = str(executors.run_threads())
