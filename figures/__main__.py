@@ -40,6 +40,7 @@ from empirical.allocator import keep_freed_memory
 from empirical.cli import prog
 from empirical.progress import JobProgress, reporting
 from figures import executors
+from figures.baselines import PixelProbe
 from figures.registry import FIGURES, RESULTS_DIR, in_order, make_figure
 from figures.spec import Config, FigureSpec
 from figures.sweep import RUNS_DIR, RunSpec, default_jobs
@@ -115,14 +116,14 @@ def main(argv: list[str] | None = None) -> int:
     pooled = [] if args.per_figure else _to_compute(names, args.force)
     if len(pooled) < 2:
         pooled = []
-    shared = _shared(pooled)
-    job = JobProgress(_stages(names, args.force, shared, pooled))
+    shared, pixels = _shared(pooled)
+    job = JobProgress(_stages(names, args.force, shared, pooled, len(pixels)))
     with (
         executors.using(executor) if executor is not None else contextlib.nullcontext(),
         reporting(job),
     ):
-        if shared:
-            _train_shared(shared, job)
+        if shared or pixels:
+            _train_shared(shared, job, pixels)
         for name in names:
             job.begin(name)
             t0 = time.perf_counter()
@@ -339,18 +340,30 @@ def _to_compute(names: Sequence[str], force: bool) -> list[str]:
     return [n for n in names if force or not results_current(n, FIGURES[n].default_config())]
 
 
-def _shared(pooled: Sequence[str]) -> dict[Path, list[tuple[RunSpec, float]]]:
+def _shared(
+    pooled: Sequence[str],
+) -> tuple[dict[Path, list[tuple[RunSpec, float]]], list[tuple[Path, PixelProbe]]]:
     """The training runs of the figures ``pooled``, merged, with their costs and longest first,
-    per sweep root."""
-    from figures.prefetch import shared_runs
+    then their untrained runs (written now, to evaluate), per sweep root; and their raw-pixel
+    probes (``figures.prefetch``)."""
+    from figures.prefetch import shared_baselines, shared_runs, with_untrained
 
-    return shared_runs([(n, FIGURES[n]) for n in pooled]) if pooled else {}
+    if not pooled:
+        return {}, []
+    figures = [(n, FIGURES[n]) for n in pooled]
+    base = shared_baselines(figures)
+    return with_untrained(shared_runs(figures), base.untrained), base.pixels
 
 
-def _train_shared(shared: Mapping[Path, Sequence[tuple[RunSpec, float]]], job: JobProgress) -> None:
-    """Train and evaluate the runs ``shared`` (:func:`_shared`) in one pool per sweep root. A
-    failed run is logged and left to its figure's sweep, which tries it again and reports it
-    with the figure."""
+def _train_shared(
+    shared: Mapping[Path, Sequence[tuple[RunSpec, float]]],
+    job: JobProgress,
+    pixels: Sequence[tuple[Path, PixelProbe]] = (),
+) -> None:
+    """Train and evaluate the runs ``shared`` (:func:`_shared`) in one pool per sweep root,
+    then write the raw-pixel probes ``pixels`` in a pool of their own. A failed run or probe is
+    logged and left to its figure, which tries it again and reports it with the figure."""
+    from figures.prefetch import pixel_probes
     from figures.sweep import SweepError, run_sweep
 
     job.begin(SHARED_STAGE)
@@ -359,6 +372,13 @@ def _train_shared(shared: Mapping[Path, Sequence[tuple[RunSpec, float]]], job: J
             run_sweep([s for s, _ in runs], root, weights=[c for _, c in runs])
         except SweepError as e:
             job.log(f"{SHARED_STAGE}: {e}; their figures try them again")
+    if pixels:
+        job.sweep(len(pixels), 0)
+        for out in pixel_probes(pixels, default_jobs()):
+            what = f"{out.path}: raw-pixel probe ({out.seconds:.1f} s)"
+            if out.error:
+                what += f": FAILED: {out.error}; its figure tries it again"
+            job.finished(what, False, out.seconds, out.seconds)
     job.end()
 
 
@@ -367,20 +387,23 @@ def _stages(
     force: bool,
     shared: Mapping[Path, Sequence[tuple[RunSpec, float]]] | None = None,
     pooled: Sequence[str] = (),
+    pixels: int = 0,
 ) -> list[tuple[str, int, int]]:
     """The job's stages for :class:`JobProgress`: per figure its runs and runs to train (0 for a
     figure whose runs cannot be listed: it is counted when its sweep starts). With the runs
     ``shared`` by the figures ``pooled`` (:func:`_train_shared`) a first stage counts those runs
-    once, and each pooled figure counts only its untrained twins up front: its sweep adds its
-    runs when it starts, found up to date by then (so the pool's ETA does not count them as
-    work left)."""
+    once, with the untrained runs of the pooled figures that list their baselines and their
+    ``pixels`` raw-pixel probes; each pooled figure counts only the untrained runs the pool
+    does not evaluate (those of a figure without ``FigureSpec.baselines``) up front: its sweep
+    adds its runs when it starts, found up to date by then (so the pool's ETA does not count
+    them as work left)."""
     from figures.sweep import _completed
 
     out: list[tuple[str, int, int]] = []
     runs = [(root, s) for root, pairs in (shared or {}).items() for s, _cost in pairs]
-    if runs:
+    if runs or pixels:
         todo = sum(not _completed(s.run_dir(root)) for root, s in runs)
-        out.append((SHARED_STAGE, len(runs), todo))
+        out.append((SHARED_STAGE, len(runs) + pixels, todo))
     for name in names:
         try:
             p = plan_figure(name, FIGURES[name], force)
@@ -389,7 +412,8 @@ def _stages(
             out.append((name, 0, 0))
             continue
         if name in pooled:
-            out.append((name, 0 if p.results_current else p.twins, 0))
+            left = 0 if p.results_current or FIGURES[name].baselines is not None else p.twins
+            out.append((name, left, 0))
         else:
             out.append((name, p.sweep_runs, p.sweep_train))
     return out

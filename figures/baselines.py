@@ -374,6 +374,31 @@ class Baselines:
         return pixel_record(self.pixels[name], self.root)
 
 
+@dataclass(frozen=True)
+class Request:
+    """The baselines a figure's ``compute`` prepares, listed without running anything
+    (``FigureSpec.baselines``; ``python -m figures all`` evaluates them in its shared pool,
+    ``figures.prefetch``): the trained runs, what their untrained runs are evaluated with, and
+    the evaluation whose options the raw-pixel probe uses (None: the first ``probe`` among
+    ``evaluations``)."""
+
+    specs: tuple[RunSpec, ...]
+    evaluations: tuple[Evaluation, ...]
+    pixel_evaluation: Evaluation | None = None
+
+    def prepare(self, root: Path) -> tuple[Baselines, list[RunSpec]]:
+        """:func:`prepare` of this request under ``root``."""
+        return prepare(self.specs, root, self.evaluations, self.pixel_evaluation)
+
+
+def pixel_probes(base: Baselines, root: Path) -> list[PixelProbe]:
+    """The distinct raw-pixel probes of ``base`` (one per record path), in first-use order."""
+    out: dict[Path, PixelProbe] = {}
+    for px in base.pixels.values():
+        out.setdefault(px.path(root), px)
+    return list(out.values())
+
+
 def plan(
     specs: Sequence[RunSpec],
     root: Path,

@@ -10,16 +10,25 @@ evaluates them all before any figure is drawn. Each figure's own sweep then find
 date: it evaluates its untrained twins and what the pool left to it (:data:`LEFT_TO_FIGURE`)
 and draws.
 
+The pool also evaluates the figures' baselines, which need no training
+(:func:`shared_baselines`, from each figure's ``FigureSpec.baselines``): the untrained runs go
+after every training run (:data:`UNTRAINED_COST`), where they fill the pool's tail, and the
+raw-pixel probes follow in a pool of their own (:func:`pixel_probes`). Each figure's stage is
+then left with its own work (judges, theory, drawing), instead of evaluating its baselines
+with one core idle (the raw-pixel probes ran in the figure's process, one after another).
+
 This is only a schedule. A figure's sweep still decides what it needs: a run or an evaluation
 the pool missed is done there as before.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import replace
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from figures.baselines import PixelProbe
 from figures.spec import FigureSpec
 from figures.sweep import RUNS_DIR, RunSpec
 
@@ -35,6 +44,9 @@ FIXED_COST = 12000.0
 # evaluations the pool leaves to each figure's sweep: exp_audio and exp_viewmaker_budget train
 # one set of dropout-rate judges and share it among their runs before these evaluations
 LEFT_TO_FIGURE = ("dropout-rate",)
+# the order key of an untrained run (evaluated only, about 1-4 worker-seconds): below every
+# training run's cost (at least FIXED_COST), so the untrained runs come last and fill the tail
+UNTRAINED_COST = 0.0
 
 
 def merge(specs: Iterable[RunSpec], root: Path = RUNS_DIR) -> list[RunSpec]:
@@ -99,3 +111,87 @@ def shared_runs(
         root = Path(cfg.get("runs_root", RUNS_DIR))
         by_root.setdefault(root, []).extend(listed)
     return {root: longest_first(merge(s, root)) for root, s in by_root.items()}
+
+
+@dataclass(frozen=True)
+class SharedBaselines:
+    """The baselines of several figures: sweep root -> their untrained runs (written, to
+    evaluate; merged by run directory, :func:`merge`), and their raw-pixel probes (one per
+    record) with the root each is cached under."""
+
+    untrained: dict[Path, list[RunSpec]]
+    pixels: list[tuple[Path, PixelProbe]]
+
+
+def shared_baselines(figures: Sequence[tuple[str, FigureSpec]]) -> SharedBaselines:
+    """The baselines that ``figures`` (name, spec) prepare (``FigureSpec.baselines``, from each
+    figure's default config), with their untrained runs written (``Request.prepare``: cheap, no
+    training). Figures without a request, or whose request cannot be listed, add nothing (their
+    own sweep prepares and reports them)."""
+    from figures.baselines import pixel_probes
+
+    untrained: dict[Path, list[RunSpec]] = {}
+    pixels: dict[Path, tuple[Path, PixelProbe]] = {}
+    for _name, spec in figures:
+        if spec.baselines is None:
+            continue
+        cfg = spec.default_config()
+        root = Path(cfg.get("runs_root", RUNS_DIR))
+        try:
+            base, todo = spec.baselines(cfg).prepare(root)
+        except Exception:  # its own sweep reports it, with the figure
+            continue
+        untrained.setdefault(root, []).extend(todo)
+        for px in pixel_probes(base, root):
+            pixels.setdefault(px.path(root), (root, px))
+    merged = {root: merge(runs, root) for root, runs in untrained.items()}
+    return SharedBaselines(merged, list(pixels.values()))
+
+
+def with_untrained(
+    runs: dict[Path, list[tuple[RunSpec, float]]], untrained: dict[Path, list[RunSpec]]
+) -> dict[Path, list[tuple[RunSpec, float]]]:
+    """``runs`` (:func:`shared_runs`) with the untrained runs appended at
+    :data:`UNTRAINED_COST`, after every training run of their root."""
+    out = {root: list(pairs) for root, pairs in runs.items()}
+    for root, specs in untrained.items():
+        out.setdefault(root, []).extend((s, UNTRAINED_COST) for s in specs)
+    return out
+
+
+@dataclass(frozen=True)
+class PixelOutcome:
+    """One raw-pixel probe of :func:`pixel_probes`: its record path, seconds and error (empty
+    when it was written or found current)."""
+
+    path: str
+    seconds: float
+    error: str = ""
+
+
+def _pixel_task(root: Path, probe: PixelProbe) -> PixelOutcome:
+    from figures.baselines import pixel_record
+
+    t0 = time.perf_counter()
+    path = probe.path(root)
+    try:
+        pixel_record(probe, root)
+    except Exception as exc:  # reported with the record, never swallowed
+        return PixelOutcome(str(path), time.perf_counter() - t0, f"{type(exc).__name__}: {exc}")
+    return PixelOutcome(str(path), time.perf_counter() - t0)
+
+
+def pixel_probes(probes: Sequence[tuple[Path, PixelProbe]], jobs: int) -> Iterator[PixelOutcome]:
+    """Write the raw-pixel probe records ``probes`` (root, probe), ``jobs`` at a time in local
+    worker processes of one thread each (1: in this process); yields each outcome as it
+    finishes."""
+    from figures import executors
+    from figures.sweep import _init_worker
+
+    runner = executors.ProcessExecutor(jobs, _init_worker)
+    for out in runner.map(_pixel_task, list(probes)):
+        if out.error:  # the worker died (the task reports its own errors)
+            root, probe = probes[out.index]
+            yield PixelOutcome(str(probe.path(root)), 0.0, out.error)
+        else:
+            yield out.value

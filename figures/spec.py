@@ -34,3 +34,8 @@ class FigureSpec:
     # figures whose trained runs ``compute`` reads without training them itself: drawing
     # several figures (``python -m figures all``) draws these first (figures.registry.in_order)
     reads: tuple[str, ...] = ()
+    # the baselines ``compute(config)`` prepares (``figures.baselines.Request``: its trained runs,
+    # their untrained runs' evaluations and the raw-pixel probe's), listed without running
+    # anything: ``python -m figures all`` evaluates them in its shared pool (figures.prefetch)
+    # so that the figure's sweep finds them done. None: the figure prepares none
+    baselines: Callable[[Config], Any] | None = None

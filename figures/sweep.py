@@ -258,6 +258,24 @@ def _evaluate(run_dir: Path, evaluations: Sequence[Evaluation]) -> int:
     return len(stale)
 
 
+def up_to_date(spec: RunSpec, root: Path) -> bool:
+    """Whether ``spec``'s run is completed and every one of its evaluations is current (what
+    :func:`execute` would skip); anything it cannot read counts as not up to date (then
+    :func:`execute` reports it)."""
+    from empirical.runs import load_run
+
+    run_dir = spec.run_dir(root)
+    if not _completed(run_dir):
+        return False
+    if not spec.evaluations:
+        return True
+    try:
+        run = load_run(run_dir, "cpu")
+        return all(e.is_current(run) for e in spec.evaluations)
+    except Exception:
+        return False
+
+
 def execute(spec: RunSpec, root: Path) -> RunResult:
     """Bring one run up to date (train/resume, evaluate); never raises: errors are returned
     in :attr:`RunResult.error`, with the traceback appended to the run's log."""
@@ -368,14 +386,23 @@ def run_sweep(
             units = weights[i] if weights is not None and to_train[i] else None
             job.finished(what, to_train[i], r.train_s + r.eval_s, r.eval_s, units)
 
-    runner = executor or executors.active() or executors.ProcessExecutor(jobs, _init_worker)
-    for out in runner.map(execute, [(s, root) for s in specs]):
-        if out.error:  # the worker or job died (execute itself reports a run's errors)
-            run_dir = specs[out.index].run_dir(root)
-            log = str(run_dir / "train.log")
-            report(out.index, RunResult(str(run_dir), log, "submitted", 0.0, 0.0, out.error))
+    # runs with nothing to do are reported here, without starting a worker (or a Slurm job)
+    pending = []
+    for i, s in enumerate(specs):
+        if up_to_date(s, root):
+            d = str(dirs[i])
+            report(i, RunResult(d, str(dirs[i] / "train.log"), "skipped", 0.0, 0.0))
         else:
-            report(out.index, out.value)
+            pending.append(i)
+    runner = executor or executors.active() or executors.ProcessExecutor(jobs, _init_worker)
+    for out in runner.map(execute, [(specs[i], root) for i in pending]):
+        index = pending[out.index]
+        if out.error:  # the worker or job died (execute itself reports a run's errors)
+            run_dir = dirs[index]
+            log = str(run_dir / "train.log")
+            report(index, RunResult(str(run_dir), log, "submitted", 0.0, 0.0, out.error))
+        else:
+            report(index, out.value)
     ordered = [results[i] for i in range(len(specs))]
     failed = [r for r in ordered if r.error]
     (say if job is None else job.log)(

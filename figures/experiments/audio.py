@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from figures import style
+from figures import baselines, style
 from figures.claims import Claim
 from figures.experiments.budget import class_gallery, draw_gallery, share_judges
 from figures.experiments.common import (
@@ -197,13 +197,21 @@ def read_audio(cfg: Config, base: Any) -> Results:
     }
 
 
+def audio_baselines(cfg: Config) -> baselines.Request:
+    """The runs (probed only: the rates come after the judges) and baselines
+    :func:`compute_audio`'s first sweep runs (``FigureSpec.baselines``)."""
+    probe = _probe(cfg)
+    return baselines.Request(
+        tuple(replace(s, evaluations=(probe,)) for s in audio_specs(cfg)), (probe,)
+    )
+
+
 def compute_audio(cfg: Config) -> Results:
     specs = audio_specs(cfg)
-    probe = _probe(cfg)
     root = Path(cfg["runs_root"])
     # train (and probe) everything, share one set of judges among the viewmaker runs, then the
     # rates (the judges are most of a rate evaluation's cost)
-    base = _sweep(cfg, [replace(s, evaluations=(probe,)) for s in specs], (probe,))
+    base = _sweep(cfg, audio_baselines(cfg))
     rated = [s.run_dir(root) for s in specs if len(s.evaluations) > 1]
     share_judges(_rate_eval(cfg), rated)
     run_sweep(specs, root)
@@ -363,4 +371,5 @@ EXP_AUDIO = FigureSpec(
     audio_config,
     claims_audio,
     audio_specs,
+    baselines=audio_baselines,
 )

@@ -455,14 +455,22 @@ def share_judges(rate: Evaluation, run_dirs: Sequence[Path]) -> int:
     return copied
 
 
+def budget_baselines(cfg: Config) -> baselines.Request:
+    """The budget runs (probed only: the rates come after the judges) and the baselines
+    :func:`compute_budget` prepares (``FigureSpec.baselines``)."""
+    probe = _probe(cfg)
+    return baselines.Request(
+        tuple(replace(s, evaluations=(probe,)) for s in budget_specs(cfg)), (probe,)
+    )
+
+
 def compute_budget(cfg: Config) -> Results:
     root = Path(cfg["runs_root"])
     specs = budget_specs(cfg)
-    probe = _probe(cfg)
-    base, twins = baselines.prepare(specs, root, (probe,))
+    base, twins = budget_baselines(cfg).prepare(root)
     extra = all_specs(cfg)[len(specs) :]
     # train (and probe) everything, share one set of judges, then the rates
-    run_sweep([*(replace(s, evaluations=(probe,)) for s in specs), *extra, *twins], root)
+    run_sweep([*budget_baselines(cfg).specs, *extra, *twins], root)
     share_judges(_rate_eval(cfg, cfg["eps"][0]), [s.run_dir(root) for s in specs])
     run_sweep(specs, root)
     return read_budget(cfg, base)
@@ -598,4 +606,5 @@ EXP_VIEWMAKER_BUDGET = FigureSpec(
     budget_config,
     claims_budget,
     all_specs,
+    baselines=budget_baselines,
 )

@@ -80,16 +80,12 @@ def _train_time(run_dir: Path) -> float:
     return float(json.loads((run_dir / "summary.json").read_text())["train_time_s"])
 
 
-def _sweep(
-    cfg: Config,
-    specs: Sequence[RunSpec],
-    twin_evaluations: Sequence[Evaluation],
-    pixel_evaluation: Evaluation | None = None,
-) -> baselines.Baselines:
-    """Run the trained runs and their untrained twins (evaluated only) in one sweep."""
+def _sweep(cfg: Config, request: baselines.Request) -> baselines.Baselines:
+    """Run the trained runs of ``request`` (the figure's ``FigureSpec.baselines``) and their
+    untrained runs (evaluated only) in one sweep."""
     root = Path(cfg["runs_root"])
-    base, twins = baselines.prepare(specs, root, twin_evaluations, pixel_evaluation)
-    run_sweep([*specs, *twins], root)
+    base, twins = request.prepare(root)
+    run_sweep([*request.specs, *twins], root)
     return base
 
 

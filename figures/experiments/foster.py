@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from figures import style
+from figures import baselines, style
 from figures.claims import Claim
 from figures.experiments.common import (
     FLAT_MOVE,
@@ -179,10 +179,15 @@ def _stack(per_seed: Sequence[dict[str, Any]], copies: Sequence[int]) -> dict[st
     }
 
 
+def foster_baselines(cfg: Config) -> baselines.Request:
+    """The runs and baselines :func:`compute_foster` sweeps (``FigureSpec.baselines``)."""
+    return baselines.Request(tuple(foster_specs(cfg)), _evals(cfg), _pixel_eval(cfg))
+
+
 def compute_foster(cfg: Config) -> Results:
-    specs = foster_specs(cfg)
-    evals = _evals(cfg)
-    base = _sweep(cfg, specs, evals, _pixel_eval(cfg))
+    request = foster_baselines(cfg)
+    specs, evals = list(request.specs), request.evaluations
+    base = _sweep(cfg, request)
     copies = sorted(cfg["averaging"]["copies"])
     runs: dict[str, dict[str, Any]] = {}
     untrained: list[dict[str, Any]] = []
@@ -620,4 +625,5 @@ EXP_FOSTER = FigureSpec(
     foster_config,
     claims_foster,
     specs=foster_specs,
+    baselines=foster_baselines,
 )

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from figures import style
+from figures import baselines, style
 from figures.claims import Claim
 from figures.experiments import oracle
 from figures.experiments.budget import decode_image, encode_image
@@ -206,10 +206,17 @@ def read_local(cfg: Config, specs: list[RunSpec], twins: Any) -> Results:
     }
 
 
+def local_baselines(cfg: Config) -> baselines.Request:
+    """The runs (trained by the figure they belong to) and baselines :func:`compute_local`
+    sweeps (``FigureSpec.baselines``)."""
+    specs = local_specs(cfg)
+    return baselines.Request(tuple(specs), specs[0].evaluations)
+
+
 def compute_local(cfg: Config) -> Results:
     specs = local_specs(cfg)
     check_trained(specs, Path(cfg["runs_root"]))
-    base = _sweep(cfg, specs, specs[0].evaluations)
+    base = _sweep(cfg, local_baselines(cfg))
     return read_local(cfg, specs, base)
 
 
@@ -366,4 +373,5 @@ EXP_LOCAL_FEATURES = FigureSpec(
     local_config,
     claims_local,
     reads=(SOURCE_FIGURE,),
+    baselines=local_baselines,
 )

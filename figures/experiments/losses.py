@@ -59,7 +59,7 @@ from typing import Any
 
 import numpy as np
 
-from figures import style
+from figures import baselines, style
 from figures.baselines import Baselines
 from figures.claims import Claim
 from figures.experiments.common import (
@@ -171,7 +171,12 @@ def losses_specs(cfg: Config) -> list[RunSpec]:
 
 def compute_losses(cfg: Config) -> Results:
     """Run the sweep with its baselines and collect its results (:func:`read_losses`)."""
-    return read_losses(cfg, _sweep(cfg, losses_specs(cfg), (_probe(cfg),)))
+    return read_losses(cfg, _sweep(cfg, losses_baselines(cfg)))
+
+
+def losses_baselines(cfg: Config) -> baselines.Request:
+    """The runs and baselines :func:`compute_losses` sweeps (``FigureSpec.baselines``)."""
+    return baselines.Request(tuple(losses_specs(cfg)), (_probe(cfg),))
 
 
 def read_losses(cfg: Config, base: Baselines) -> Results:
@@ -505,4 +510,5 @@ EXP_LOSSES = FigureSpec(
     losses_config,
     claims_losses,
     losses_specs,
+    baselines=losses_baselines,
 )

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from figures import style
+from figures import baselines, style
 from figures.claims import Claim
 from figures.experiments.common import (
     FLAT_MOVE,
@@ -175,6 +175,15 @@ def _rate_label(name: str) -> str:
     return "viewmaker (trained)" if name.startswith("viewmaker-trained") else name
 
 
+def multitask_baselines(cfg: Config) -> baselines.Request:
+    """The runs and baselines :func:`compute_multitask` sweeps (``FigureSpec.baselines``): the
+    reused expert runs, the figure's viewmaker runs, then the other reused runs."""
+    reused = multitask_reused_specs(cfg)
+    order = [*reused.get("expert", {}).values(), *multitask_specs(cfg)]
+    order += [s for v, d in reused.items() if v != "expert" for s in d.values()]
+    return baselines.Request(tuple(order), (_probe(cfg),))
+
+
 def compute_multitask(cfg: Config) -> Results:
     """Sweep the viewmaker runs and the reused oracle-figure runs (with untrained twins and raw
     pixels) and collect, per suite and view type, the probe accuracies (trained and untrained,
@@ -183,10 +192,9 @@ def compute_multitask(cfg: Config) -> Results:
     (:func:`view_ps`); ``summary`` holds the gate, gains and flatness per suite."""
     trained = {s.name: s for s in multitask_specs(cfg)}
     reused = multitask_reused_specs(cfg)
-    probe = _probe(cfg)
-    order = [*reused.get("expert", {}).values(), *trained.values()]
-    order += [s for v, d in reused.items() if v != "expert" for s in d.values()]
-    base = _sweep(cfg, order, (probe,))
+    request = multitask_baselines(cfg)
+    order, (probe,) = list(request.specs), request.evaluations
+    base = _sweep(cfg, request)
     root = base.root
     views, seeds = list(cfg["views"]), list(cfg["seeds"])
 
@@ -584,4 +592,5 @@ EXP_VIEWS_MULTITASK = FigureSpec(
     multitask_config,
     claims_multitask,
     multitask_specs,
+    baselines=multitask_baselines,
 )

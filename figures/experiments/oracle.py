@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from figures import style
+from figures import baselines, style
 from figures.claims import Claim
 from figures.experiments.common import (
     CHEN,
@@ -158,15 +158,20 @@ def _theory_call(suite: str, ps: Sequence[float], steps: int, batch_size: int, s
     return oracle_theory(suite, ps, steps, batch_size, seed)
 
 
+def oracle_baselines(cfg: Config) -> baselines.Request:
+    """The runs and baselines :func:`compute_oracle` sweeps (``FigureSpec.baselines``)."""
+    return baselines.Request(tuple(oracle_specs(cfg)), (_probe(cfg),))
+
+
 def compute_oracle(cfg: Config) -> Results:
     """Sweep the runs (with untrained twins and raw pixels) and collect, per suite, the probe
     accuracies (trained and untrained, per p and seed), the raw-pixel probe, the chance levels,
     every run's kNN learning curve (``metrics.jsonl``), and the calibrated theory on
     ``theory.grid`` p at the runs' steps and batch size; ``summary`` holds the derived numbers
     (:func:`oracle_summary`)."""
-    specs = oracle_specs(cfg)
-    probe = _probe(cfg)
-    base = _sweep(cfg, specs, (probe,))
+    request = oracle_baselines(cfg)
+    specs, (probe,) = list(request.specs), request.evaluations
+    base = _sweep(cfg, request)
     by_name = {s.name: s for s in specs}
     ps, seeds = list(cfg["ps"]), list(cfg["seeds"])
     grid = np.linspace(0.0, 1.0, int(cfg["theory"]["grid"])).tolist()
@@ -720,4 +725,5 @@ EXP_ORACLE_DROPOUT = FigureSpec(
     oracle_config,
     claims_oracle,
     oracle_specs,
+    baselines=oracle_baselines,
 )

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from figures import style
+from figures import baselines, style
 from figures.claims import Claim
 from figures.experiments.common import (
     CHEN,
@@ -186,10 +186,15 @@ def _digit(metrics: Mapping[str, Any]) -> float:
     return float(metrics["digit"]["accuracy"])
 
 
+def randbits_baselines(cfg: Config) -> baselines.Request:
+    """The runs and baselines :func:`compute_randbits` sweeps (``FigureSpec.baselines``)."""
+    return baselines.Request(tuple(randbits_specs(cfg)), (_probe(cfg),))
+
+
 def compute_randbits(cfg: Config) -> Results:
-    specs = randbits_specs(cfg)
-    probe = _probe(cfg)
-    base = _sweep(cfg, specs, (probe,))
+    request = randbits_baselines(cfg)
+    specs, (probe,) = list(request.specs), request.evaluations
+    base = _sweep(cfg, request)
     knn_steps: list[int] | None = None
 
     def measure(spec: RunSpec) -> tuple[float, list[float]]:
@@ -543,4 +548,5 @@ EXP_RANDBITS = FigureSpec(
     randbits_config,
     claims_randbits,
     specs=randbits_specs,
+    baselines=randbits_baselines,
 )

@@ -60,7 +60,7 @@ from typing import Any
 
 import numpy as np
 
-from figures import style
+from figures import baselines, style
 from figures.baselines import Baselines
 from figures.claims import Claim
 from figures.experiments.common import (
@@ -179,7 +179,12 @@ def suppression_specs(cfg: Config) -> list[RunSpec]:
 
 def compute_suppression(cfg: Config) -> Results:
     """Run the sweep with its baselines and collect its results (:func:`read_suppression`)."""
-    return read_suppression(cfg, _sweep(cfg, suppression_specs(cfg), (_probe(cfg),)))
+    return read_suppression(cfg, _sweep(cfg, suppression_baselines(cfg)))
+
+
+def suppression_baselines(cfg: Config) -> baselines.Request:
+    """The runs and baselines :func:`compute_suppression` sweeps (``FigureSpec.baselines``)."""
+    return baselines.Request(tuple(suppression_specs(cfg)), (_probe(cfg),))
 
 
 def read_suppression(cfg: Config, base: Baselines) -> Results:
@@ -426,4 +431,5 @@ EXP_SUPPRESSION = FigureSpec(
     suppression_config,
     claims_suppression,
     suppression_specs,
+    baselines=suppression_baselines,
 )

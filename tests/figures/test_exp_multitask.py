@@ -219,7 +219,7 @@ def test_compute_multitask_reads_trained_and_reused_runs(
             (rd / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in knn) + "\n")
             (rd / "acc.json").write_text(json.dumps(0.6 + 0.1 * k + 0.01 * spec.seed))
     assert specs["oracle"][0].run_dir(tmp_path).parent.name == "exp_oracle_dropout"
-    monkeypatch.setattr(multitask, "_sweep", lambda c, s, e: fake_baselines(tmp_path))
+    monkeypatch.setattr(multitask, "_sweep", lambda c, r: fake_baselines(tmp_path))
 
     def fake_eval(run_dir: Path, evaluation: Any) -> dict[str, Any]:
         if evaluation.kind == "dropout-rate":

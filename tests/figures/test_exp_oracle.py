@@ -251,7 +251,7 @@ def test_compute_oracle_reads_runs_curves_and_the_theory(
         (rd / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
         shape = (0.9 if alone else 0.7 - 0.1 * p) + 0.01 * spec.seed
         (rd / "acc.json").write_text(json.dumps({"shape": shape}))
-    monkeypatch.setattr(oracle, "_sweep", lambda c, s, e: fake_baselines(tmp_path))
+    monkeypatch.setattr(oracle, "_sweep", lambda c, r: fake_baselines(tmp_path))
 
     def fake_eval(run_dir: Path, evaluation: Any) -> dict[str, Any]:
         shape = json.loads((run_dir / "acc.json").read_text())["shape"]

@@ -15,7 +15,7 @@ import pytest
 
 import figures.__main__ as cli
 from empirical.progress import JobProgress, job_eta, reporting
-from figures import baselines
+from figures import baselines, sweep
 from figures.executors import Outcome
 from figures.spec import Config, FigureSpec
 from figures.sweep import RunResult, RunSpec, run_sweep
@@ -215,9 +215,13 @@ def test_drawing_all_shows_one_job_over_every_figure(
     # 2 + 3 runs and their encoders' untrained populations (8 + 8 initialisations, the seeds'
     # twins among them), counted before anything ran
     n = 5 + 2 * baselines.UNTRAINED_INITS
-    assert runs[0].startswith(f"[fig-a] runs 1/{n} (trained 1/5)")
-    first_b = 2 + baselines.UNTRAINED_INITS
-    assert runs[first_b].startswith(f"[fig-b] runs {first_b + 1}/{n} (trained 3/5)")
+    # a sweep reports its runs with nothing to do (here the untrained ones) before the others
+    inits = baselines.UNTRAINED_INITS
+    assert runs[0].startswith(f"[fig-a] runs 1/{n} (trained 0/5)")
+    assert runs[inits].startswith(f"[fig-a] runs {inits + 1}/{n} (trained 1/5)")
+    first_b = 2 + inits
+    assert runs[first_b].startswith(f"[fig-b] runs {first_b + 1}/{n} (trained 2/5)")
+    assert runs[first_b + inits].startswith(f"[fig-b] runs {first_b + inits + 1}/{n} (trained 3/5)")
     assert runs[-1].startswith(f"[fig-b] runs {n}/{n} (trained 5/5)")
     assert "eta 0:00:00" in runs[-1]
     assert (tmp_path / "results" / "summary.md").exists()
@@ -263,6 +267,56 @@ def test_drawing_all_trains_every_figures_runs_in_one_pool_first(
     pool.clear()
     assert cli.main(["fig-b", "--force"]) == 0
     assert pool == []
+
+
+def test_the_pool_evaluates_the_baselines_that_figures_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # figures that list their baselines (FigureSpec.baselines): their untrained runs are
+    # evaluated in the pool after the training runs, and their sweeps start no worker
+    figs = _fake_figures(tmp_path, {"fig-a": 2, "fig-b": 3})
+    for name in figs:
+        specs = figs[name].specs
+        assert specs is not None
+        figs[name] = replace(
+            figs[name],
+            baselines=lambda c, specs=specs: baselines.Request(tuple(specs(c)), ()),
+        )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "FIGURES", figs)
+    monkeypatch.setattr(cli, "make_figure", _fake_make_figure(figs))
+    calls: list[list[str]] = []
+
+    class PoolExecutor(FakeExecutor):
+        def map(
+            self, fn: Callable[..., Any], calls_: Sequence[tuple[Any, ...]]
+        ) -> Iterator[Outcome]:
+            calls.append([spec.name for spec, _ in calls_])
+            yield from super().map(fn, calls_)
+            for spec, root in calls_:  # what a trained and evaluated run leaves
+                spec.run_dir(root).mkdir(parents=True, exist_ok=True)
+                (spec.run_dir(root) / "summary.json").write_text('{"status": "completed"}')
+                (spec.run_dir(root) / "evaluated").write_text("")
+
+    def up_to_date(spec: RunSpec, root: Path) -> bool:  # the untrained runs are written first
+        return (spec.run_dir(root) / "evaluated").exists()
+
+    monkeypatch.setattr(sweep, "up_to_date", up_to_date)
+    monkeypatch.setattr(cli.executors, "active", lambda: PoolExecutor())
+    assert cli.main(["all"]) == 0
+    inits = baselines.UNTRAINED_INITS
+    # one call: the pool (each figure's sweep finds everything up to date and calls nothing)
+    assert len(calls) == 1
+    (pool,) = calls
+    assert len(pool) == 5 + 2 * inits
+    assert all(not n.startswith("untrained-") for n in pool[:5])  # training runs first
+    assert all(n.startswith("untrained-") for n in pool[5:])
+    runs = [ln for ln in capsys.readouterr().err.splitlines() if " runs " in ln]
+    # counted up front in the pool's stage; the figures' sweeps add their runs, found done
+    up_front = 5 + 2 * inits
+    assert runs[0].startswith(f"[training runs] runs 1/{up_front} (trained 1/5)")
+    n = up_front + 5 + 2 * inits
+    assert runs[-1].startswith(f"[fig-b] runs {n}/{n} (trained 5/5)")
 
 
 def test_dry_run_counts_cached_and_to_train_runs_without_running(

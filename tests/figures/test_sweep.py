@@ -10,7 +10,9 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +25,7 @@ from figures.sweep import (
     eval_path,
     load_eval,
     run_sweep,
+    up_to_date,
 )
 
 PRESET = "randbits-cpu"
@@ -104,9 +107,26 @@ def test_train_evaluate_then_skip_then_report_failure(tmp_path: Path) -> None:
     assert again.action == "skipped" and again.train_s == 0.0
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
 
-    # a missing evaluation of a completed run is evaluated without training
+    # runs with nothing to do never reach the executor (no worker or Slurm job is started)
+    seen: list[tuple[Any, ...]] = []
+
+    class Recording(executors.ProcessExecutor):
+        def map(
+            self, fn: Callable[..., Any], calls: Sequence[tuple[Any, ...]]
+        ) -> Iterator[executors.Outcome]:
+            seen.extend(calls)
+            return super().map(fn, calls)
+
+    recording = Recording(1)
+    assert up_to_date(spec, tmp_path)
+    (none,) = run_sweep([spec], tmp_path, echo=lines.append, executor=recording)
+    assert none.action == "skipped" and seen == []
+
+    # a missing evaluation of a completed run is evaluated without training (by the executor)
     eval_path(run_dir, PROBE).unlink()
-    (ev,) = run_sweep([spec], tmp_path, jobs=1, echo=lines.append)
+    assert not up_to_date(spec, tmp_path)
+    (ev,) = run_sweep([spec], tmp_path, echo=lines.append, executor=recording)
+    assert seen == [(spec, tmp_path)]
     assert ev.action == "evaluated" and eval_path(run_dir, PROBE).exists()
     assert (run_dir / "last.pt").stat().st_mtime_ns == stamps[run_dir / "last.pt"]
 
