@@ -28,6 +28,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -154,22 +155,33 @@ def _completed(run_dir: Path) -> bool:
     return bool(summary.get("status") == "completed" and summary.get("untrained"))
 
 
+@functools.lru_cache(maxsize=64)
+def _channels(data: str) -> Any:
+    """``channel_counts`` of the training split of the ``data`` section (JSON): what an
+    encoder's input layer needs, built once per suite for all its untrained runs (a figure
+    writes up to 64 of one suite)."""
+    from empirical.config import from_dict
+    from empirical.data.subsets import channel_counts
+    from empirical.parts import build_dataset
+
+    return channel_counts(build_dataset(from_dict({"data": json.loads(data)}), "train"))
+
+
 def write_untrained(spec: RunSpec, root: Path) -> Path:
     """Write the untrained run of ``spec`` (``last.pt``, ``config.json``, ``summary.json``)
     unless it is there already; returns its directory."""
     import torch
 
     from empirical.checkpoint import save_checkpoint
-    from empirical.data.subsets import channel_counts
     from empirical.distributed import DistInfo
     from empirical.io import atomic_write_json
-    from empirical.parts import build_dataset, build_parts
+    from empirical.parts import build_parts
 
     run_dir = spec.run_dir(root)
     if _completed(run_dir):
         return run_dir
     cfg = resolved_config(spec)
-    channels = channel_counts(build_dataset(cfg, "train"))
+    channels = _channels(json.dumps(cfg.to_dict()["data"], sort_keys=True))
     # the trained run's parts before its first step (build_parts seeds itself from run.seed)
     parts = build_parts(cfg, channels.total, channels.views, 1, 1, torch.device("cpu"), DistInfo())
     models = {k: m.state_dict() for k, m in parts.modules().items()}
