@@ -32,7 +32,8 @@ import functools
 import hashlib
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -295,6 +296,27 @@ def pixel_features(dataset: Any, indices: Any, options: Any, stream: int) -> Any
     )
 
 
+@contextmanager
+def run_threads() -> Iterator[None]:
+    """torch's CPU threads set to a run's (``figures.executors.run_threads``: 1 on a local
+    machine) while the block runs, as in the sweep's workers, where every run is evaluated.
+
+    The probe's L-BFGS is not converged at its iteration limit on the ill-conditioned pixel
+    features, so the summation order of another thread count moves it: the DigitOnImage
+    photo task's raw-pixel probe gave 0.54 with the 2 threads of the figure's process and
+    0.58 with one (N = 10)."""
+    import torch
+
+    from figures.executors import run_threads as threads
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads())
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def pixel_record(pixel: PixelProbe, root: Path) -> dict[str, Any]:
     """The raw-pixel probe record, computed and written atomically unless a record with the
     same key is there."""
@@ -317,7 +339,8 @@ def pixel_record(pixel: PixelProbe, root: Path) -> dict[str, Any]:
     tr, te = pixel_subsets(cfg.data.train_size, opts, len(train_set), len(test_set))
     train = pixel_features(train_set, tr, opts, 0)
     test = pixel_features(test_set, te, opts, 1)
-    metrics = probe_tasks(train, test, opts)
+    with run_threads():  # as the runs' evaluations: the fit's float sums depend on the threads
+        metrics = probe_tasks(train, test, opts)
     record = {
         "schema": 1,
         "name": pixel.evaluation.name,

@@ -145,6 +145,32 @@ def test_pixel_probe_reads_the_evaluations_subsets_and_is_cached(
         base.pixel("k5")
 
 
+def test_pixel_probe_fits_with_a_runs_threads_whatever_the_process_has(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the fit's float sums depend on the thread count (the DigitOnImage photo probe: 0.543 with
+    # 2 threads, 0.578 with 1), so a figure drawn alone must fit as the pool's workers do
+    import empirical.evaluate as evaluate
+
+    seen: list[int] = []
+    real = evaluate.probe_tasks
+
+    def probe_tasks(*a: object, **k: object) -> object:
+        seen.append(torch.get_num_threads())
+        return real(*a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(evaluate, "probe_tasks", probe_tasks)
+    monkeypatch.setenv("FEATUREDROP_RUN_THREADS", "1")
+    spec = RunSpec("fig", "k5", "randbits-cpu", TINY, 0, (PROBE,))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        baselines.pixel_record(baselines.pixel_probe_for(spec, PROBE), tmp_path)
+        assert seen == [1] and torch.get_num_threads() == 2  # restored afterwards
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_a_missing_twin_record_names_the_file(tmp_path: Path) -> None:
     spec = RunSpec("fig", "k0", "randbits-cpu", ("data.options.k=0", *TINY), 0, (PROBE,))
     twins = baselines.untrained_twins([spec], (PROBE,))
