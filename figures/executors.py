@@ -111,6 +111,36 @@ class ProcessExecutor:
                     yield Outcome(futures[fut], None, f"{type(exc).__name__}: {exc}")
 
 
+WORKER_STOP_TIMEOUT_S = 120.0  # how long a stopped worker waits for its runs to checkpoint
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def stop_with_parent(timeout_s: float = WORKER_STOP_TIMEOUT_S) -> None:
+    """In a local worker process: on SIGTERM, or when the process that started it dies (by any
+    signal, SIGKILL included: Linux's ``PR_SET_PDEATHSIG`` turns the death into a SIGTERM
+    here), stop the runs this worker started (:func:`stop_children`: each saves its checkpoint
+    at its next step boundary), wait up to ``timeout_s`` for them and exit with 128 + 15.
+
+    Without it, killing ``python -m figures`` left its workers and their training runs going,
+    and a second job could resume the same run directory beside them."""
+
+    def handler(signum: int, frame: Any) -> None:
+        stop_children(timeout_s)
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) != 0:
+        return  # not available: SIGTERM still stops the worker's runs
+    if os.getppid() != parent:  # the parent died before the request took effect
+        handler(signal.SIGTERM, None)
+
+
 # --------------------------------------------------------------------------------------------
 # submitit
 # --------------------------------------------------------------------------------------------

@@ -326,9 +326,12 @@ def _print(line: str) -> None:
 
 
 def _init_worker() -> None:
+    """A local worker: one torch thread, and its runs stop (checkpointed) when it gets SIGTERM or
+    the process that started it dies (:func:`figures.executors.stop_with_parent`)."""
     import torch
 
     torch.set_num_threads(1)
+    executors.stop_with_parent()
 
 
 def run_sweep(

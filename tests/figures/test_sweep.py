@@ -239,3 +239,42 @@ def test_bad_evaluation_option_fails_before_any_training(tmp_path: Path) -> None
     with pytest.raises(ConfigError, match=r"p\.max_iters: unknown option"):
         run_sweep([spec], tmp_path, jobs=1, echo=lambda _: None)
     assert not spec.run_dir(tmp_path).exists()
+
+
+def test_killing_the_sweep_stops_its_workers_runs_with_a_checkpoint(tmp_path: Path) -> None:
+    """A sweep killed outright (SIGKILL: no handler runs in it) leaves no run going: each
+    worker learns of its parent's death (figures.executors.stop_with_parent) and stops its
+    training run, which checkpoints and can be resumed."""
+    import subprocess
+    import sys
+
+    specs = [tiny(f"long{i}", "optim.epochs=5000", seed=i) for i in range(2)]  # 10,000 steps
+    fields = [(s.name, s.overrides, s.seed) for s in specs]
+    script = (
+        "import sys; from pathlib import Path; from figures.sweep import RunSpec, run_sweep; "
+        f"specs = [RunSpec('test', n, {PRESET!r}, o, s, ()) for n, o, s in {fields!r}]; "
+        "run_sweep(specs, Path(sys.argv[1]), jobs=2, echo=lambda _: None)"
+    )
+    sweep = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)])
+    dirs = [s.run_dir(tmp_path) for s in specs]
+    try:
+        deadline = time.monotonic() + 120
+        while not all((d / "last.pt").exists() for d in dirs):  # both runs are training
+            assert time.monotonic() < deadline and sweep.poll() is None, "the runs did not start"
+            time.sleep(0.05)
+        sweep.kill()
+        sweep.wait()
+        deadline = time.monotonic() + 60
+        summaries: list[dict[str, object]] = []
+        while time.monotonic() < deadline:
+            paths = [d / "summary.json" for d in dirs]
+            if all(p.exists() for p in paths):
+                summaries = [json.loads(p.read_text()) for p in paths]
+                if all(s.get("status") != "running" for s in summaries):
+                    break
+            time.sleep(0.1)
+        assert [s.get("status") for s in summaries] == ["interrupted", "interrupted"]
+        assert all(int(s["global_step"]) < 10_000 for s in summaries)  # type: ignore[call-overload]
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
