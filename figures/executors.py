@@ -156,16 +156,28 @@ TRAIN_MODULE = "empirical.train"
 TRAIN_PRELOAD = (TRAIN_MODULE, "torch._dynamo", "torch._inductor.config")
 
 
+STOP_GRACE_S = 60.0  # an interrupted run's time to checkpoint at its next step before SIGKILL
+
+
 @contextmanager
-def _stoppable(child: Any, wait: Callable[[], Any], kill: Callable[[], Any]) -> Iterator[None]:
+def _stoppable(
+    child: Any, wait: Callable[[float | None], Any], kill: Callable[[], Any]
+) -> Iterator[None]:
     """While the block runs, :func:`stop_children` can stop ``child`` (anything with a
-    ``.pid``); if the block is interrupted, ``child`` is killed and ``wait``-ed for."""
+    ``.pid``). If the block is interrupted (Ctrl-C), ``child`` gets SIGTERM and up to
+    :data:`STOP_GRACE_S` to save its checkpoint at its next step boundary (a second interrupt
+    cuts that short), then is killed and ``wait``-ed for (``wait(timeout)``)."""
     _STOPPABLE.add(child)
     try:
         yield
     except BaseException:
+        try:
+            os.kill(child.pid, signal.SIGTERM)
+            wait(STOP_GRACE_S)
+        except BaseException:  # gone already, still running at the deadline, or interrupted
+            pass
         kill()
-        wait()
+        wait(None)
         raise
     finally:
         _STOPPABLE.discard(child)

@@ -241,10 +241,15 @@ def test_bad_evaluation_option_fails_before_any_training(tmp_path: Path) -> None
     assert not spec.run_dir(tmp_path).exists()
 
 
-def test_killing_the_sweep_stops_its_workers_runs_with_a_checkpoint(tmp_path: Path) -> None:
-    """A sweep killed outright (SIGKILL: no handler runs in it) leaves no run going: each
-    worker learns of its parent's death (figures.executors.stop_with_parent) and stops its
-    training run, which checkpoints and can be resumed."""
+@pytest.mark.parametrize("how", ["kill", "ctrl-c"])
+def test_killing_the_sweep_stops_its_workers_runs_with_a_checkpoint(
+    tmp_path: Path, how: str
+) -> None:
+    """A sweep killed outright (SIGKILL: no handler runs in it) or interrupted with Ctrl-C
+    (SIGINT to its whole process group) leaves no run going, and each run saves its checkpoint
+    first: a killed sweep's workers learn of their parent's death
+    (figures.executors.stop_with_parent); an interrupted worker gives its run time to stop at
+    its next step before it kills it (figures.executors._stoppable)."""
     import subprocess
     import sys
 
@@ -255,15 +260,18 @@ def test_killing_the_sweep_stops_its_workers_runs_with_a_checkpoint(tmp_path: Pa
         f"specs = [RunSpec('test', n, {PRESET!r}, o, s, ()) for n, o, s in {fields!r}]; "
         "run_sweep(specs, Path(sys.argv[1]), jobs=2, echo=lambda _: None)"
     )
-    sweep = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)])
+    sweep = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], start_new_session=True)
     dirs = [s.run_dir(tmp_path) for s in specs]
     try:
         deadline = time.monotonic() + 120
         while not all((d / "last.pt").exists() for d in dirs):  # both runs are training
             assert time.monotonic() < deadline and sweep.poll() is None, "the runs did not start"
             time.sleep(0.05)
-        sweep.kill()
-        sweep.wait()
+        if how == "kill":
+            sweep.kill()
+        else:
+            os.killpg(sweep.pid, signal.SIGINT)
+        sweep.wait(timeout=90)
         deadline = time.monotonic() + 60
         summaries: list[dict[str, object]] = []
         while time.monotonic() < deadline:
@@ -277,4 +285,4 @@ def test_killing_the_sweep_stops_its_workers_runs_with_a_checkpoint(tmp_path: Pa
         assert all(int(s["global_step"]) < 10_000 for s in summaries)  # type: ignore[call-overload]
     finally:
         if sweep.poll() is None:
-            sweep.kill()
+            os.killpg(sweep.pid, signal.SIGKILL)
