@@ -297,7 +297,7 @@ def pixel_features(dataset: Any, indices: Any, options: Any, stream: int) -> Any
 
 
 @contextmanager
-def run_threads() -> Iterator[None]:
+def evaluation_threads() -> Iterator[None]:
     """torch's CPU threads set to a run's (``figures.executors.run_threads``: 1 on a local
     machine) while the block runs, as in the sweep's workers, where every run is evaluated.
 
@@ -307,10 +307,10 @@ def run_threads() -> Iterator[None]:
     0.58 with one (N = 10)."""
     import torch
 
-    from figures.executors import run_threads as threads
+    from figures.executors import run_threads
 
     before = torch.get_num_threads()
-    torch.set_num_threads(threads())
+    torch.set_num_threads(run_threads())
     try:
         yield
     finally:
@@ -339,7 +339,7 @@ def pixel_record(pixel: PixelProbe, root: Path) -> dict[str, Any]:
     tr, te = pixel_subsets(cfg.data.train_size, opts, len(train_set), len(test_set))
     train = pixel_features(train_set, tr, opts, 0)
     test = pixel_features(test_set, te, opts, 1)
-    with run_threads():  # as the runs' evaluations: the fit's float sums depend on the threads
+    with evaluation_threads():  # the fit's float sums depend on the thread count
         metrics = probe_tasks(train, test, opts)
     record = {
         "schema": 1,
@@ -426,7 +426,7 @@ class Request:
         return prepare(self.specs, root, self.evaluations, self.pixel_evaluation)
 
 
-def pixel_probes(base: Baselines, root: Path) -> list[PixelProbe]:
+def distinct_pixel_probes(base: Baselines, root: Path) -> list[PixelProbe]:
     """The distinct raw-pixel probes of ``base`` (one per record path), in first-use order."""
     out: dict[Path, PixelProbe] = {}
     for px in base.pixels.values():

@@ -128,7 +128,7 @@ def shared_baselines(figures: Sequence[tuple[str, FigureSpec]]) -> SharedBaselin
     figure's default config), with their untrained runs written (``Request.prepare``: cheap, no
     training). Figures without a request, or whose request cannot be listed, add nothing (their
     own sweep prepares and reports them)."""
-    from figures.baselines import pixel_probes
+    from figures.baselines import distinct_pixel_probes
 
     untrained: dict[Path, list[RunSpec]] = {}
     pixels: dict[Path, tuple[Path, PixelProbe]] = {}
@@ -142,7 +142,7 @@ def shared_baselines(figures: Sequence[tuple[str, FigureSpec]]) -> SharedBaselin
         except Exception:  # its own sweep reports it, with the figure
             continue
         untrained.setdefault(root, []).extend(todo)
-        for px in pixel_probes(base, root):
+        for px in distinct_pixel_probes(base, root):
             pixels.setdefault(px.path(root), (root, px))
     merged = {root: merge(runs, root) for root, runs in untrained.items()}
     return SharedBaselines(merged, list(pixels.values()))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from figures.baselines import Request
     from figures.sweep import RunSpec
 
 Results = dict[str, Any]
@@ -38,4 +39,4 @@ class FigureSpec:
     # their untrained runs' evaluations and the raw-pixel probe's), listed without running
     # anything: ``python -m figures all`` evaluates them in its shared pool (figures.prefetch)
     # so that the figure's sweep finds them done. None: the figure prepares none
-    baselines: Callable[[Config], Any] | None = None
+    baselines: Callable[[Config], Request] | None = None

@@ -252,10 +252,15 @@ def _evaluate(run_dir: Path, evaluations: Sequence[Evaluation]) -> int:
     if not evaluations:
         return 0
     run = load_run(run_dir, "cpu")
-    stale = [e for e in evaluations if not e.is_current(run)]
+    stale = _stale(run, evaluations)
     for e in stale:
         e.run(run)
     return len(stale)
+
+
+def _stale(run: LoadedRun, evaluations: Sequence[Evaluation]) -> list[Evaluation]:
+    """The evaluations of ``run`` whose records are missing or not current."""
+    return [e for e in evaluations if not e.is_current(run)]
 
 
 def up_to_date(spec: RunSpec, root: Path) -> bool:
@@ -270,8 +275,7 @@ def up_to_date(spec: RunSpec, root: Path) -> bool:
     if not spec.evaluations:
         return True
     try:
-        run = load_run(run_dir, "cpu")
-        return all(e.is_current(run) for e in spec.evaluations)
+        return not _stale(load_run(run_dir, "cpu"), spec.evaluations)
     except Exception:
         return False
 

@@ -467,10 +467,11 @@ def budget_baselines(cfg: Config) -> baselines.Request:
 def compute_budget(cfg: Config) -> Results:
     root = Path(cfg["runs_root"])
     specs = budget_specs(cfg)
-    base, twins = budget_baselines(cfg).prepare(root)
+    request = budget_baselines(cfg)
+    base, twins = request.prepare(root)
     extra = all_specs(cfg)[len(specs) :]
     # train (and probe) everything, share one set of judges, then the rates
-    run_sweep([*budget_baselines(cfg).specs, *extra, *twins], root)
+    run_sweep([*request.specs, *extra, *twins], root)
     share_judges(_rate_eval(cfg, cfg["eps"][0]), [s.run_dir(root) for s in specs])
     run_sweep(specs, root)
     return read_budget(cfg, base)

@@ -214,9 +214,10 @@ def local_baselines(cfg: Config) -> baselines.Request:
 
 
 def compute_local(cfg: Config) -> Results:
-    specs = local_specs(cfg)
+    request = local_baselines(cfg)
+    specs = list(request.specs)
     check_trained(specs, Path(cfg["runs_root"]))
-    base = _sweep(cfg, local_baselines(cfg))
+    base = _sweep(cfg, request)
     return read_local(cfg, specs, base)
 
 
