@@ -35,15 +35,18 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from empirical.allocator import keep_freed_memory
 from empirical.cli import prog
 from empirical.progress import JobProgress, reporting
 from figures import executors
-from figures.baselines import PixelProbe
 from figures.registry import FIGURES, RESULTS_DIR, in_order, make_figure
 from figures.spec import Config, FigureSpec
 from figures.sweep import RUNS_DIR, RunSpec, default_jobs
+
+if TYPE_CHECKING:
+    from figures.prefetch import AfterTraining
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,14 +119,14 @@ def main(argv: list[str] | None = None) -> int:
     pooled = [] if args.per_figure else _to_compute(names, args.force)
     if len(pooled) < 2:
         pooled = []
-    shared, pixels = _shared(pooled)
-    job = JobProgress(_stages(names, args.force, shared, pooled, len(pixels)))
+    shared = _shared(pooled)
+    job = JobProgress(_stages(names, args.force, shared, pooled))
     with (
         executors.using(executor) if executor is not None else contextlib.nullcontext(),
         reporting(job),
     ):
-        if shared or pixels:
-            _train_shared(shared, job, pixels)
+        if shared:
+            _train_shared(shared, job)
         for name in names:
             job.begin(name)
             t0 = time.perf_counter()
@@ -340,70 +343,97 @@ def _to_compute(names: Sequence[str], force: bool) -> list[str]:
     return [n for n in names if force or not results_current(n, FIGURES[n].default_config())]
 
 
-def _shared(
-    pooled: Sequence[str],
-) -> tuple[dict[Path, list[tuple[RunSpec, float]]], list[tuple[Path, PixelProbe]]]:
-    """The training runs of the figures ``pooled``, merged, with their costs and longest first,
-    then their untrained runs (written now, to evaluate), per sweep root; and their raw-pixel
-    probes (``figures.prefetch``)."""
-    from figures.prefetch import shared_baselines, shared_runs, with_untrained
+@dataclass(frozen=True)
+class Shared:
+    """What ``python -m figures all`` does in its shared pool before any figure is drawn
+    (``figures.prefetch``): per sweep root the training runs, merged, with their costs and
+    longest first, then the untrained runs (written up front, to evaluate); the tasks that need
+    trained runs but no training (judge shares first: they are the longest; then raw-pixel
+    probes); and per root the rated runs, whose dropout rates wait for those judges."""
+
+    runs: dict[Path, list[tuple[RunSpec, float]]]
+    after: list[tuple[Path, AfterTraining]]
+    rated: dict[Path, list[RunSpec]]
+
+    def __bool__(self) -> bool:
+        return bool(self.runs or self.after or self.rated)
+
+    @property
+    def count(self) -> int:
+        """Every run and task of the pool, as its progress stage counts them."""
+        runs = sum(len(p) for p in self.runs.values())
+        return runs + len(self.after) + sum(len(r) for r in self.rated.values())
+
+
+def _shared(pooled: Sequence[str]) -> Shared:
+    """The pool of the figures ``pooled`` (:class:`Shared`; the untrained runs are written now)."""
+    from figures.prefetch import (
+        rated_runs,
+        shared_baselines,
+        shared_judges,
+        shared_runs,
+        with_untrained,
+    )
 
     if not pooled:
-        return {}, []
+        return Shared({}, [], {})
     figures = [(n, FIGURES[n]) for n in pooled]
     base = shared_baselines(figures)
-    return with_untrained(shared_runs(figures), base.untrained), base.pixels
+    judges = shared_judges(figures)
+    after: list[tuple[Path, AfterTraining]] = [*judges, *base.pixels]
+    return Shared(with_untrained(shared_runs(figures), base.untrained), after, rated_runs(judges))
 
 
-def _train_shared(
-    shared: Mapping[Path, Sequence[tuple[RunSpec, float]]],
-    job: JobProgress,
-    pixels: Sequence[tuple[Path, PixelProbe]] = (),
-) -> None:
-    """Train and evaluate the runs ``shared`` (:func:`_shared`) in one pool per sweep root,
-    then write the raw-pixel probes ``pixels`` in a pool of their own. A failed run or probe is
-    logged and left to its figure, which tries it again and reports it with the figure."""
-    from figures.prefetch import pixel_probes
+def _train_shared(shared: Shared, job: JobProgress) -> None:
+    """Train and evaluate the runs of ``shared`` (:func:`_shared`) in one pool per sweep root;
+    then, in a pool of their own, train the judge shares and write the raw-pixel probes; then
+    evaluate the rated runs' dropout rates (one sweep per root). A failed run or task is logged
+    and left to its figure, which tries it again and reports it with the figure."""
+    from figures.prefetch import after_training
     from figures.sweep import SweepError, run_sweep
 
     job.begin(SHARED_STAGE)
-    for root, runs in shared.items():
+    for root, runs in shared.runs.items():
         try:
             run_sweep([s for s, _ in runs], root, weights=[c for _, c in runs])
         except SweepError as e:
             job.log(f"{SHARED_STAGE}: {e}; their figures try them again")
-    if pixels:
-        job.sweep(len(pixels), 0)
-        for out in pixel_probes(pixels, default_jobs()):
-            what = f"{out.path}: raw-pixel probe ({out.seconds:.1f} s)"
+    if shared.after:
+        job.sweep(len(shared.after), 0)
+        for out in after_training(shared.after, default_jobs()):
+            what = f"{out.what} ({out.seconds:.1f} s)"
             if out.error:
                 what += f": FAILED: {out.error}; its figure tries it again"
             job.finished(what, False, out.seconds, out.seconds)
+    for root, rated in shared.rated.items():
+        try:
+            run_sweep(rated, root)
+        except SweepError as e:
+            job.log(f"{SHARED_STAGE}: {e}; their figures try them again")
     job.end()
 
 
 def _stages(
     names: Sequence[str],
     force: bool,
-    shared: Mapping[Path, Sequence[tuple[RunSpec, float]]] | None = None,
+    shared: Shared | None = None,
     pooled: Sequence[str] = (),
-    pixels: int = 0,
 ) -> list[tuple[str, int, int]]:
     """The job's stages for :class:`JobProgress`: per figure its runs and runs to train (0 for a
     figure whose runs cannot be listed: it is counted when its sweep starts). With the runs
     ``shared`` by the figures ``pooled`` (:func:`_train_shared`) a first stage counts those runs
-    once, with the untrained runs of the pooled figures that list their baselines and their
-    ``pixels`` raw-pixel probes; each pooled figure counts only the untrained runs the pool
-    does not evaluate (those of a figure without ``FigureSpec.baselines``) up front: its sweep
-    adds its runs when it starts, found up to date by then (so the pool's ETA does not count
-    them as work left)."""
+    once, with the untrained runs of the pooled figures that list their baselines, the judge
+    shares and raw-pixel probes, and the rated runs (:attr:`Shared.count`); each pooled figure
+    counts only the untrained runs the pool does not evaluate (those of a figure without
+    ``FigureSpec.baselines``) up front: its sweep adds its runs when it starts, found up to
+    date by then (so the pool's ETA does not count them as work left)."""
     from figures.sweep import _completed
 
     out: list[tuple[str, int, int]] = []
-    runs = [(root, s) for root, pairs in (shared or {}).items() for s, _cost in pairs]
-    if runs or pixels:
+    if shared:
+        runs = [(root, s) for root, pairs in shared.runs.items() for s, _cost in pairs]
         todo = sum(not _completed(s.run_dir(root)) for root, s in runs)
-        out.append((SHARED_STAGE, len(runs) + pixels, todo))
+        out.append((SHARED_STAGE, shared.count, todo))
     for name in names:
         try:
             p = plan_figure(name, FIGURES[name], force)

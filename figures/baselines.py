@@ -317,15 +317,37 @@ def evaluation_threads() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def _twin_record(pixel: PixelProbe, root: Path, key: str) -> dict[str, Any] | None:
+    """A current record of the same probe that another figure under ``root`` filed (the same
+    data and options give the same record, whichever figure asked), else None."""
+    rel = pixel.path(root).relative_to(root / pixel.figure)
+    for other in sorted(root.glob(f"*/{rel.as_posix()}")):
+        try:
+            cached = dict(json.loads(other.read_text()))
+        except (OSError, ValueError):  # a record being written, or not one: compute
+            continue
+        if cached.get("key") == key:
+            return cached
+    return None
+
+
 def pixel_record(pixel: PixelProbe, root: Path) -> dict[str, Any]:
     """The raw-pixel probe record, computed and written atomically unless a record with the
-    same key is there."""
+    same key is there, or under another figure of ``root`` (then copied: exp_losses and
+    exp_viewmaker_budget probe the same suite's pixels, as do exp_oracle_dropout and
+    exp_views_multitask)."""
     path = pixel.path(root)
     key = pixel.key()
     if path.exists():
         cached = dict(json.loads(path.read_text()))
         if cached.get("key") == key:
             return cached
+    twin = _twin_record(pixel, root, key)
+    if twin is not None:
+        from empirical.io import atomic_write_json
+
+        atomic_write_json(path, twin)
+        return dict(json.loads(path.read_text()))
     from empirical.config import from_dict
     from empirical.evaluate import probe_tasks
     from empirical.io import atomic_write_json

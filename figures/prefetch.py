@@ -7,15 +7,18 @@ tail lasts minutes. :func:`shared_runs` collects the training runs that the figu
 runs that exp_views_multitask reuses, appears once, with the evaluations of both. It orders the
 runs longest first (:func:`cost`, the longest-processing-time rule), so one pool trains and
 evaluates them all before any figure is drawn. Each figure's own sweep then finds its runs up to
-date: it evaluates its untrained twins and what the pool left to it (:data:`LEFT_TO_FIGURE`)
-and draws.
+date and draws.
 
 The pool also evaluates the figures' baselines, which need no training
 (:func:`shared_baselines`, from each figure's ``FigureSpec.baselines``): the untrained runs go
-after every training run (:data:`UNTRAINED_COST`), where they fill the pool's tail, and the
-raw-pixel probes follow in a pool of their own (:func:`pixel_probes`). Each figure's stage is
-then left with its own work (judges, theory, drawing), instead of evaluating its baselines
-with one core idle (the raw-pixel probes ran in the figure's process, one after another).
+after every training run (:data:`UNTRAINED_COST`), where they fill the pool's tail. Then come
+the tasks that need trained runs but no training, in a pool of their own
+(:func:`after_training`): the dropout-rate judges that each figure shares among its runs
+(:func:`shared_judges`, from ``FigureSpec.judges``; the longest, so first) and the raw-pixel
+probes. Last, one sweep evaluates the dropout rates that the training pool left out
+(:data:`LEFT_TO_FIGURE`, :func:`rated_runs`), with the judges in place. Each figure's stage is
+then left with its own work (theory, drawing), instead of training judges and evaluating its
+baselines with one core idle.
 
 This is only a schedule. A figure's sweep still decides what it needs: a run or an evaluation
 the pool missed is done there as before.
@@ -29,6 +32,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from figures.baselines import PixelProbe
+from figures.judges import JudgeShare
 from figures.spec import FigureSpec
 from figures.sweep import RUNS_DIR, RunSpec
 
@@ -41,17 +45,21 @@ PENALTY_FACTOR = 2.6
 # a run's cost before and around its steps (the training subprocess, data, kNN monitor,
 # checkpoints), in the units of cost(): about 20 s at the oracle runs' 192 x 256 for 80 s
 FIXED_COST = 12000.0
-# evaluations the pool leaves to each figure's sweep: exp_audio and exp_viewmaker_budget train
-# one set of dropout-rate judges and share it among their runs before these evaluations
+# evaluations the training pool leaves out: a dropout-rate evaluation waits for the judges that
+# its figure shares among its runs (FigureSpec.judges), which :func:`after_training` trains once
+# every run is trained; :func:`rated_runs` then evaluates them
 LEFT_TO_FIGURE = ("dropout-rate",)
 # the order key of an untrained run (evaluated only, about 1-4 worker-seconds): below every
 # training run's cost (at least FIXED_COST), so the untrained runs come last and fill the tail
 UNTRAINED_COST = 0.0
 
 
-def merge(specs: Iterable[RunSpec], root: Path = RUNS_DIR) -> list[RunSpec]:
+def merge(
+    specs: Iterable[RunSpec], root: Path = RUNS_DIR, leave: tuple[str, ...] = LEFT_TO_FIGURE
+) -> list[RunSpec]:
     """``specs`` with one entry per run directory, in first-seen order, carrying the evaluations
-    of every spec that names the directory, except those of kind :data:`LEFT_TO_FIGURE`.
+    of every spec that names the directory, except those of a kind in ``leave`` (default
+    :data:`LEFT_TO_FIGURE`).
 
     When two specs evaluate the same name with other options, the first is kept and the
     other figure's own sweep computes its version (records are keyed by their options)."""
@@ -60,7 +68,7 @@ def merge(specs: Iterable[RunSpec], root: Path = RUNS_DIR) -> list[RunSpec]:
         d = s.run_dir(root)
         kept = list(out[d].evaluations) if d in out else []
         for e in s.evaluations:
-            if e.kind not in LEFT_TO_FIGURE and all(e.name != k.name for k in kept):
+            if e.kind not in leave and all(e.name != k.name for k in kept):
                 kept.append(e)
         out[d] = replace(out.get(d, s), evaluations=tuple(kept))
     return list(out.values())
@@ -117,7 +125,7 @@ def shared_runs(
 class SharedBaselines:
     """The baselines of several figures: sweep root -> their untrained runs (written, to
     evaluate; merged by run directory, :func:`merge`), and their raw-pixel probes (one per
-    record) with the root each is cached under."""
+    record, whichever figures ask for it) with the root each is cached under."""
 
     untrained: dict[Path, list[RunSpec]]
     pixels: list[tuple[Path, PixelProbe]]
@@ -131,7 +139,9 @@ def shared_baselines(figures: Sequence[tuple[str, FigureSpec]]) -> SharedBaselin
     from figures.baselines import distinct_pixel_probes
 
     untrained: dict[Path, list[RunSpec]] = {}
-    pixels: dict[Path, tuple[Path, PixelProbe]] = {}
+    # one probe per root and record name: the same data and options under another figure is
+    # the same record, which that figure's stage copies (figures.baselines.pixel_record)
+    pixels: dict[tuple[Path, Path], tuple[Path, PixelProbe]] = {}
     for _name, spec in figures:
         if spec.baselines is None:
             continue
@@ -143,7 +153,7 @@ def shared_baselines(figures: Sequence[tuple[str, FigureSpec]]) -> SharedBaselin
             continue
         untrained.setdefault(root, []).extend(todo)
         for px in distinct_pixel_probes(base, root):
-            pixels.setdefault(px.path(root), (root, px))
+            pixels.setdefault((root, px.path(root).relative_to(root / px.figure)), (root, px))
     merged = {root: merge(runs, root) for root, runs in untrained.items()}
     return SharedBaselines(merged, list(pixels.values()))
 
@@ -159,39 +169,90 @@ def with_untrained(
     return out
 
 
-@dataclass(frozen=True)
-class PixelOutcome:
-    """One raw-pixel probe of :func:`pixel_probes`: its record path, seconds and error (empty
-    when it was written or found current)."""
+def shared_judges(figures: Sequence[tuple[str, FigureSpec]]) -> list[tuple[Path, JudgeShare]]:
+    """The judge shares (root, share) that ``figures`` (name, spec) list
+    (``FigureSpec.judges``, from each figure's default config), in figure order, those of
+    equal judges merged (:meth:`JudgeShare.key`: one training for every run that rates with
+    them, whichever figure lists it; exp_viewmaker_budget and exp_views_multitask judge the
+    same suite). Figures without shares, or whose shares cannot be listed, add nothing (their
+    own compute trains and reports them)."""
+    merged: dict[tuple[Path, str], JudgeShare] = {}
+    for _name, spec in figures:
+        if spec.judges is None:
+            continue
+        cfg = spec.default_config()
+        root = Path(cfg.get("runs_root", RUNS_DIR))
+        try:
+            keyed = [((root, share.key()), share) for share in spec.judges(cfg)]
+        except Exception:  # its own compute reports it, with the figure
+            continue
+        for k, share in keyed:
+            if k in merged:
+                have = merged[k]
+                dirs = {s.run_dir(root) for s in have.specs}
+                more = tuple(s for s in share.specs if s.run_dir(root) not in dirs)
+                merged[k] = replace(have, specs=(*have.specs, *more))
+            else:
+                merged[k] = share
+    return [(root, share) for (root, _key), share in merged.items()]
 
-    path: str
+
+def rated_runs(shares: Sequence[tuple[Path, JudgeShare]]) -> dict[Path, list[RunSpec]]:
+    """Sweep root -> the runs of ``shares`` with every evaluation they list, the dropout rates
+    included, merged by run directory (:func:`merge`): a sweep of them after the shares'
+    judges are trained evaluates the rates (the rest is current by then)."""
+    by_root: dict[Path, list[RunSpec]] = {}
+    for root, share in shares:
+        by_root.setdefault(root, []).extend(share.specs)
+    return {root: merge(specs, root, leave=()) for root, specs in by_root.items()}
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    """One task of :func:`after_training`: what it wrote (a raw-pixel probe's record path, or
+    where a :class:`figures.judges.JudgeShare` trains its judges), its seconds and its error
+    (empty when it was written or found current)."""
+
+    what: str
     seconds: float
     error: str = ""
 
 
-def _pixel_task(root: Path, probe: PixelProbe) -> PixelOutcome:
+# a task of after_training: a raw-pixel probe, or the judges of a JudgeShare
+AfterTraining = PixelProbe | JudgeShare
+
+
+def _what(root: Path, task: AfterTraining) -> str:
+    return task.label(root) if isinstance(task, JudgeShare) else str(task.path(root))
+
+
+def _after_training_task(root: Path, task: AfterTraining) -> TaskOutcome:
     from figures.baselines import pixel_record
 
     t0 = time.perf_counter()
-    path = probe.path(root)
     try:
-        pixel_record(probe, root)
-    except Exception as exc:  # reported with the record, never swallowed
-        return PixelOutcome(str(path), time.perf_counter() - t0, f"{type(exc).__name__}: {exc}")
-    return PixelOutcome(str(path), time.perf_counter() - t0)
+        if isinstance(task, JudgeShare):
+            task.train(root)
+        else:
+            pixel_record(task, root)
+    except Exception as exc:  # reported with the task, never swallowed
+        error = f"{type(exc).__name__}: {exc}"
+        return TaskOutcome(_what(root, task), time.perf_counter() - t0, error)
+    return TaskOutcome(_what(root, task), time.perf_counter() - t0)
 
 
-def pixel_probes(probes: Sequence[tuple[Path, PixelProbe]], jobs: int) -> Iterator[PixelOutcome]:
-    """Write the raw-pixel probe records ``probes`` (root, probe), ``jobs`` at a time in local
-    worker processes of one thread each (1: in this process); yields each outcome as it
-    finishes."""
+def after_training(tasks: Sequence[tuple[Path, AfterTraining]], jobs: int) -> Iterator[TaskOutcome]:
+    """Run the ``tasks`` (root, raw-pixel probe or judge share) that need trained runs but no
+    training: write each probe's record, train each share's judges (``JudgeShare.train``),
+    ``jobs`` at a time in local worker processes of one thread each (1, or a single task: in
+    this process), in the order given; yields each outcome as it finishes."""
     from figures import executors
     from figures.sweep import _init_worker
 
     runner = executors.ProcessExecutor(jobs, _init_worker)
-    for out in runner.map(_pixel_task, list(probes)):
+    for out in runner.map(_after_training_task, list(tasks)):
         if out.error:  # the worker died (the task reports its own errors)
-            root, probe = probes[out.index]
-            yield PixelOutcome(str(probe.path(root)), 0.0, out.error)
+            root, task = tasks[out.index]
+            yield TaskOutcome(_what(root, task), 0.0, out.error)
         else:
             yield out.value

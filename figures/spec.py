@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from figures.baselines import Request
+    from figures.judges import JudgeShare
     from figures.sweep import RunSpec
 
 Results = dict[str, Any]
@@ -40,3 +41,8 @@ class FigureSpec:
     # anything: ``python -m figures all`` evaluates them in its shared pool (figures.prefetch)
     # so that the figure's sweep finds them done. None: the figure prepares none
     baselines: Callable[[Config], Request] | None = None
+    # the dropout-rate judges ``compute(config)`` trains, each set shared among runs of one suite
+    # (``figures.judges.JudgeShare``: the compute trains them through the same list), listed
+    # without running anything: ``python -m figures all`` trains them in its shared pool once
+    # the runs are trained, then evaluates the rates there. None: the figure rates no runs
+    judges: Callable[[Config], Sequence[JudgeShare]] | None = None

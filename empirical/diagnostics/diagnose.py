@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -201,13 +202,23 @@ def _alpha_names(views: str, run: LoadedRun) -> tuple[str, ...] | None:
     return None
 
 
+def judge_config(opts: DiagnosticOptions) -> JudgeConfig:
+    """The judges' config of a dropout-rate diagnostic: its judges' steps, augmentation and
+    seed."""
+    return JudgeConfig(steps=opts.judge_steps, augment=opts.judge_augment, seed=opts.seed)
+
+
+def judge_digest(suite: str, options: Mapping[str, Any], cfg: JudgeConfig) -> str:
+    """What a judge depends on: the suite, its options and the judge's config (a judge trains
+    on the suite's whole training split, whatever a run's ``data.train_size``)."""
+    key = json.dumps({"suite": suite, "options": dict(options), **asdict(cfg)}, sort_keys=True)
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
 def judge_path(run: LoadedRun, task: str, cfg: JudgeConfig) -> Path:
-    """Cache file of a judge: keyed by the suite, its options and the judge's config."""
-    key = json.dumps(
-        {"suite": run.config.data.suite, "options": run.config.data.options, **asdict(cfg)},
-        sort_keys=True,
-    )
-    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    """Cache file of a judge: keyed by the suite, its options and the judge's config
+    (:func:`judge_digest`)."""
+    digest = judge_digest(run.config.data.suite, run.config.data.options, cfg)
     return run.run_dir / "eval" / "judges" / f"{task}-{digest}.pt"
 
 
@@ -243,7 +254,7 @@ def diagnose_dropout_rate(
     tasks = [t.name for t in train.tasks if t.kind == "classification"]
     if not tasks:  # judges need labels; any suite with them (overlay suites, audio) will do
         raise ValueError(f"dropout-rate needs classification tasks; {test.name!r} has none")
-    cfg = JudgeConfig(steps=opts.judge_steps, augment=opts.judge_augment, seed=opts.seed)
+    cfg = judge_config(opts)
     judges = {t: cached_judge(run, t, cfg, train, test) for t in tasks}
     channels = int(probe.x.shape[1])
     v = run.config.views

@@ -18,7 +18,7 @@ import numpy as np
 
 from figures import baselines, style
 from figures.claims import Claim
-from figures.experiments.budget import class_gallery, draw_gallery, share_judges
+from figures.experiments.budget import class_gallery, draw_gallery
 from figures.experiments.common import (
     TAMKIN,
     _draw_gains,
@@ -38,6 +38,7 @@ from figures.experiments.common import (
     init_seeds,
     read_run_curve,
 )
+from figures.judges import JudgeShare, train_shares
 from figures.spec import Config, FigureSpec, Results
 from figures.stats import Gate, Interval, gate, mean_interval, paired_interval, welch_interval
 from figures.sweep import RUNS_DIR, Evaluation, RunSpec, load_eval, run_sweep
@@ -49,7 +50,7 @@ TASKS = ("digit", "noise")
 # expert-audio-cpu 1.97 s a step, viewmaker-audio-cpu 6.94 s (batch 128: the viewmaker at full
 # 64 x 101 resolution is the cost); a probe 12.3 s; a dropout-rate evaluation with its judges
 # (100 steps each) 164 s, so the judges are trained once and shared
-# (figures.experiments.budget.share_judges). 3 seeds x 12 steps x (1.97 + 6.94) s + 9 probes +
+# (figures.judges.JudgeShare). 3 seeds x 12 steps x (1.97 + 6.94) s + 9 probes +
 # judges and rates: about 650 CPU s. 12 steps do not learn: the gate says so; raise the
 # steps (figure config ``overrides``) where the time budget allows. At 100 steps the digit
 # judge reads the digit only a little above chance (0.19 against 0.1, one 10-step run): its
@@ -206,14 +207,19 @@ def audio_baselines(cfg: Config) -> baselines.Request:
     )
 
 
+def audio_judges(cfg: Config) -> list[JudgeShare]:
+    """The viewmaker runs' one set of judges (``FigureSpec.judges``), with their rates."""
+    rated = tuple(s for s in audio_specs(cfg) if len(s.evaluations) > 1)
+    return [JudgeShare(_rate_eval(cfg), rated)] if rated else []
+
+
 def compute_audio(cfg: Config) -> Results:
     specs = audio_specs(cfg)
     root = Path(cfg["runs_root"])
     # train (and probe) everything, share one set of judges among the viewmaker runs, then the
     # rates (the judges are most of a rate evaluation's cost)
     base = _sweep(cfg, audio_baselines(cfg))
-    rated = [s.run_dir(root) for s in specs if len(s.evaluations) > 1]
-    share_judges(_rate_eval(cfg), rated)
+    train_shares(audio_judges(cfg), root)
     run_sweep(specs, root)
     return read_audio(cfg, base)
 
@@ -372,4 +378,5 @@ EXP_AUDIO = FigureSpec(
     claims_audio,
     audio_specs,
     baselines=audio_baselines,
+    judges=audio_judges,
 )

@@ -44,6 +44,7 @@ from figures.experiments.common import (
     init_seeds,
     read_run_curve,
 )
+from figures.judges import JudgeShare, train_shares
 from figures.spec import Config, FigureSpec, Results
 from figures.stats import Gate, Interval, gate, paired_interval
 from figures.sweep import RUNS_DIR, Evaluation, RunSpec, load_eval, run_sweep
@@ -52,7 +53,7 @@ FIGURE = "exp_viewmaker_budget"
 # Steps chosen for a figure of about 6 minutes on 2 cores, from CPU seconds measured with one
 # thread on the project's 2-core machine while other jobs ran (so, if anything, too high):
 # viewmaker-shapes-cpu with cpu_scale, 1.94 s a step (oracle views: 0.51); a probe 5.4 s; a
-# dropout-rate evaluation 51 s with its judges, 5.1 s with shared ones (share_judges). 13 runs
+# dropout-rate evaluation 51 s with its judges, 5.1 s with shared ones (figures.judges). 13 runs
 # x 20 steps x 1.94 s + 15 probes + one set of judges + 12 rates: about 720 CPU s. At 20 steps
 # a run does not learn (the oracle runs need 192 and more): the gate says so; raise the steps
 # (figure config ``overrides``) where the time budget allows. The training subset is
@@ -415,44 +416,10 @@ def read_budget(cfg: Config, base: baselines.Baselines) -> Results:
     }
 
 
-def share_judges(rate: Evaluation, run_dirs: Sequence[Path]) -> int:
-    """Train the dropout-rate judges once, in the first run's judge cache, and copy them into
-    the caches of the other runs (``empirical.diagnostics.diagnose.judge_path``: keyed by the
-    suite, its options and the judge's config, the same for every run of one suite): the
-    judges, not the rates, are most of a rate evaluation's cost. Returns how many judge files
-    were copied; runs of another suite than the first are left alone."""
-    import shutil
-
-    from empirical.diagnostics.diagnose import (
-        DiagnosticOptions,
-        JudgeConfig,
-        cached_judge,
-        judge_path,
-    )
-    from empirical.runs import load_run
-
-    if not run_dirs:
-        return 0
-    opts = rate.build_options()
-    if not isinstance(opts, DiagnosticOptions):
-        raise ValueError(f"share_judges needs a dropout-rate evaluation; got {rate.kind!r}")
-    judge = JudgeConfig(steps=opts.judge_steps, augment=opts.judge_augment, seed=opts.seed)
-    first = load_run(run_dirs[0], "cpu")
-    train, test = first.dataset("train"), first.dataset("test")
-    tasks = [t.name for t in train.tasks if t.kind == "classification"]
-    sources = {t: judge_path(first, t, judge) for t in tasks}
-    for t in tasks:
-        cached_judge(first, t, judge, train, test)
-    copied = 0
-    for run_dir in run_dirs[1:]:
-        run = load_run(run_dir, "cpu")
-        for t in tasks:
-            dst = judge_path(run, t, judge)
-            if dst.name == sources[t].name and not dst.exists():
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(sources[t], dst)
-                copied += 1
-    return copied
+def budget_judges(cfg: Config) -> list[JudgeShare]:
+    """One set of judges for every budget run (``FigureSpec.judges``): the rate evaluations
+    differ in their epsilon only, not in the judges' config."""
+    return [JudgeShare(_rate_eval(cfg, cfg["eps"][0]), tuple(budget_specs(cfg)))]
 
 
 def budget_baselines(cfg: Config) -> baselines.Request:
@@ -472,7 +439,7 @@ def compute_budget(cfg: Config) -> Results:
     extra = all_specs(cfg)[len(specs) :]
     # train (and probe) everything, share one set of judges, then the rates
     run_sweep([*request.specs, *extra, *twins], root)
-    share_judges(_rate_eval(cfg, cfg["eps"][0]), [s.run_dir(root) for s in specs])
+    train_shares(budget_judges(cfg), root)
     run_sweep(specs, root)
     return read_budget(cfg, base)
 
@@ -608,4 +575,5 @@ EXP_VIEWMAKER_BUDGET = FigureSpec(
     claims_budget,
     all_specs,
     baselines=budget_baselines,
+    judges=budget_judges,
 )

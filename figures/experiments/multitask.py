@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -47,9 +48,10 @@ from figures.experiments.common import (
     last_quarter_move,
     read_run_curve,
 )
+from figures.judges import JudgeShare, train_shares
 from figures.spec import Config, FigureSpec, Results
 from figures.stats import Gate, Interval, gate, paired_interval, welch_interval
-from figures.sweep import RUNS_DIR, Evaluation, RunSpec, load_eval
+from figures.sweep import RUNS_DIR, Evaluation, RunSpec, load_eval, run_sweep
 
 MULTI_TASKS = ("overlay", "background")
 
@@ -176,12 +178,25 @@ def _rate_label(name: str) -> str:
 
 
 def multitask_baselines(cfg: Config) -> baselines.Request:
-    """The runs and baselines :func:`compute_multitask` sweeps (``FigureSpec.baselines``): the
-    reused expert runs, the figure's viewmaker runs, then the other reused runs."""
+    """The runs and baselines :func:`compute_multitask` sweeps first (``FigureSpec.baselines``):
+    the reused expert runs, the figure's viewmaker runs (probed only: the rates come after the
+    judges, :func:`multitask_judges`), then the other reused runs."""
+    probe = _probe(cfg)
     reused = multitask_reused_specs(cfg)
-    order = [*reused.get("expert", {}).values(), *multitask_specs(cfg)]
+    own = [replace(s, evaluations=(probe,)) for s in multitask_specs(cfg)]
+    order = [*reused.get("expert", {}).values(), *own]
     order += [s for v, d in reused.items() if v != "expert" for s in d.values()]
-    return baselines.Request(tuple(order), (_probe(cfg),))
+    return baselines.Request(tuple(order), (probe,))
+
+
+def multitask_judges(cfg: Config) -> list[JudgeShare]:
+    """Per suite, the judges of its rated run (the viewmaker run of the first seed), with its
+    rate (``FigureSpec.judges``); the suites' judges differ (their data do)."""
+    return [
+        JudgeShare(_rate_eval(cfg), (s,))
+        for s in multitask_specs(cfg)
+        if any(e.kind == "dropout-rate" for e in s.evaluations)
+    ]
 
 
 def compute_multitask(cfg: Config) -> Results:
@@ -196,6 +211,9 @@ def compute_multitask(cfg: Config) -> Results:
     order, (probe,) = list(request.specs), request.evaluations
     base = _sweep(cfg, request)
     root = base.root
+    shares = multitask_judges(cfg)
+    train_shares(shares, root)  # the suites' judges side by side, then their runs' rates
+    run_sweep([s for share in shares for s in share.specs], root)
     views, seeds = list(cfg["views"]), list(cfg["seeds"])
 
     def spec_of(v: str, suite: str, seed: int) -> RunSpec:
@@ -593,4 +611,5 @@ EXP_VIEWS_MULTITASK = FigureSpec(
     claims_multitask,
     multitask_specs,
     baselines=multitask_baselines,
+    judges=multitask_judges,
 )

@@ -11,14 +11,14 @@ import matplotlib
 import numpy as np
 import pytest
 
-from figures import claims
+from figures import claims, judges
 from figures.baselines import resolved_config
 from figures.experiments import budget, common
 from figures.inspect import errorbar_y as _errorbar_y
 from figures.inspect import gate_texts as _gate_texts
 from figures.inspect import line_y as _line
 from figures.inspect import noisy as _noisy
-from figures.sweep import Evaluation
+from figures.sweep import Evaluation, RunSpec
 
 if str(Path(__file__).parent) not in sys.path:  # tests/figures/knn_fake.py (importlib mode)
     sys.path.insert(0, str(Path(__file__).parent))
@@ -226,12 +226,55 @@ def test_share_judges_trains_once_and_copies_into_the_other_runs(
     shutil.copytree(tiny_viewmaker_run, other)
     shutil.rmtree(other / "eval", ignore_errors=True)
     rate = Evaluation("r", "dropout-rate", {"num_inputs": 16, "num_copies": 2, "judge_steps": 3})
-    assert budget.share_judges(rate, [tiny_viewmaker_run, other]) == 2  # both tasks
+    assert judges.share_judges(rate, [tiny_viewmaker_run, other]) == 2  # both tasks
     src = sorted((tiny_viewmaker_run / "eval" / "judges").glob("*.pt"))
     dst = sorted((other / "eval" / "judges").glob("*.pt"))
     assert [p.name for p in src] == [p.name for p in dst] and len(src) == 2
     assert all(a.read_bytes() == b.read_bytes() for a, b in zip(src, dst, strict=True))
-    assert budget.share_judges(rate, [tiny_viewmaker_run, other]) == 0  # already there
+    assert judges.share_judges(rate, [tiny_viewmaker_run, other]) == 0  # already there
+
+
+def test_shared_judges_give_the_rates_a_run_s_own_judges_give(
+    tiny_viewmaker_run: Path, tmp_path: Path
+) -> None:
+    # the pool trains a figure's judges (JudgeShare.train, one thread) before the rates; a
+    # run's own dropout-rate evaluation (in a one-thread sweep worker) trains them itself:
+    # the two must give the same judges and the same record
+    import shutil
+
+    import torch
+
+    from empirical.runs import load_run
+    from figures.sweep import load_eval
+
+    rate = Evaluation("r", "dropout-rate", {"num_inputs": 16, "num_copies": 2, "judge_steps": 3})
+    from diag_tiny import TINY_RUN  # the fixture's run (on sys.path since the fixture ran)
+
+    spec = RunSpec("fig", "pooled", "viewmaker-shapes-cpu", tuple(TINY_RUN), 0, (rate,))
+    own, pooled = tmp_path / "own", spec.run_dir(tmp_path)
+    for d in (own, pooled):
+        shutil.copytree(tiny_viewmaker_run, d)
+        shutil.rmtree(d / "eval", ignore_errors=True)
+    before = torch.get_num_threads()
+    judges.JudgeShare(rate, (spec,)).train(tmp_path)
+    assert torch.get_num_threads() == before  # the run's threads, then the caller's again
+    trained = sorted((pooled / "eval" / "judges").glob("*.pt"))
+    assert len(trained) == 2
+    # the key that the pool merges shares by names the judges' files
+    key = judges.JudgeShare(rate, (spec,)).key()
+    assert all(p.stem.endswith(f"-{key}") for p in trained)
+    torch.set_num_threads(1)  # as in a sweep's worker
+    try:
+        for d in (own, pooled):
+            rate.run(load_run(d, "cpu"))
+    finally:
+        torch.set_num_threads(before)
+    mine = sorted((own / "eval" / "judges").glob("*.pt"))
+    assert [p.name for p in mine] == [p.name for p in trained]
+    for a, b in zip(mine, trained, strict=True):
+        sa, sb = torch.load(a, weights_only=False), torch.load(b, weights_only=False)
+        assert all(torch.equal(sa["net"][k], sb["net"][k]) for k in sa["net"])
+    assert load_eval(own, rate)["metrics"] == load_eval(pooled, rate)["metrics"]
 
 
 # ---------------------------------------------------------------------------------------------

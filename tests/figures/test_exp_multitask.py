@@ -242,7 +242,14 @@ def test_compute_multitask_reads_trained_and_reused_runs(
 
     monkeypatch.setattr(multitask, "load_eval", fake_eval)
     monkeypatch.setattr(multitask, "_theory_call", fake_theory)
+    # after the first sweep (its baselines, probed only): the judges, then the rates' sweep
+    order: list[Any] = []
+    monkeypatch.setattr(multitask, "train_shares", lambda shares, root: order.append(shares))
+    monkeypatch.setattr(multitask, "run_sweep", lambda specs, root: order.append(specs))
     res = multitask.compute_multitask(cfg)
+    (rated,) = [s for s in specs["viewmaker"] if len(s.evaluations) == 2]  # its first seed
+    assert order == [multitask.multitask_judges(cfg), [rated]]
+    assert [share.specs for share in order[0]] == [(rated,)]
     assert res["accuracy"]["shapes"]["expert"]["overlay"] == [0.6, 0.61]
     assert res["accuracy"]["shapes"]["oracle"]["overlay"] == pytest.approx([0.7, 0.71])
     assert res["accuracy"]["shapes"]["viewmaker"]["overlay"] == pytest.approx([0.8, 0.81])

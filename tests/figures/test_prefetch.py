@@ -3,6 +3,7 @@ longest first for one pool (``python -m figures all``)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,10 @@ PROBE = Evaluation("fig-probe", "probe", {"n_train": 64})
 
 def _spec(figure: str, name: str, *overrides: str, evals: tuple[Evaluation, ...] = ()) -> RunSpec:
     return RunSpec(figure, name, PRESET, ("optim.max_steps=10", *overrides), 0, evals)
+
+
+def _no(*args: object) -> dict[str, object]:
+    raise AssertionError("not computed")
 
 
 def test_merge_keeps_one_entry_per_run_directory_with_every_evaluation(tmp_path: Path) -> None:
@@ -137,6 +142,7 @@ def test_shared_baselines_writes_the_untrained_runs_and_lists_each_pixel_probe_o
     def broken(cfg: Config) -> baselines.Request:
         raise ValueError("cannot list")
 
+    other = baselines.Request((_spec("other", "x", "optim.lr=0.2"),), (PROBE,))
     out = prefetch.shared_baselines(
         [
             ("fig", _fig_with_baselines("fig", tmp_path, lambda c: request)),
@@ -145,10 +151,14 @@ def test_shared_baselines_writes_the_untrained_runs_and_lists_each_pixel_probe_o
             ("reuse", _fig_with_baselines("reuse", tmp_path, lambda c: request)),
             ("bad", _fig_with_baselines("bad", tmp_path, broken)),
             ("none", _fig_with_baselines("none", tmp_path, None)),
+            # another figure's runs on the same data, probed alike: the same pixel record,
+            # which its stage copies (as exp_losses and exp_viewmaker_budget)
+            ("other", _fig_with_baselines("other", tmp_path, lambda c: other)),
         ]
     )
     expected = baselines.plan(runs, tmp_path, (PROBE,)).untrained_runs()
-    assert len(expected) == baselines.UNTRAINED_INITS  # one encoder: one population
+    expected += baselines.plan(other.specs, tmp_path, (PROBE,)).untrained_runs()
+    assert len(expected) == 2 * baselines.UNTRAINED_INITS  # one encoder a figure
     assert list(out.untrained) == [tmp_path]
     got = out.untrained[tmp_path]
     assert [s.run_dir(tmp_path) for s in got] == [s.run_dir(tmp_path) for s in expected]
@@ -159,6 +169,7 @@ def test_shared_baselines_writes_the_untrained_runs_and_lists_each_pixel_probe_o
     assert root == tmp_path and px == baselines.pixel_probe_for(runs[0], PROBE)
 
     # the pool evaluates them after every training run of their root
+    runs = (*runs, *other.specs)
     shared = {tmp_path: prefetch.longest_first(list(runs))}
     pool = prefetch.with_untrained(shared, out.untrained)[tmp_path]
     assert [s for s, _ in pool[: len(runs)]] == [s for s, _ in shared[tmp_path]]
@@ -166,19 +177,142 @@ def test_shared_baselines_writes_the_untrained_runs_and_lists_each_pixel_probe_o
     assert all(c == prefetch.UNTRAINED_COST < prefetch.FIXED_COST for _, c in pool[len(runs) :])
 
 
-def test_pixel_probes_write_their_records_and_report_failures(tmp_path: Path) -> None:
+def test_after_training_writes_pixel_probes_trains_judges_and_reports_failures(
+    tmp_path: Path,
+) -> None:
     from figures import baselines
+    from figures.judges import JudgeShare
 
     probe = Evaluation("fig-probe", "probe", {"n_train": 64, "n_test": 64, "max_iter": 5})
     good = baselines.pixel_probe_for(_spec("fig", "a", "data.train_size=64"), probe)
     bad = baselines.PixelProbe("fig", {**good.data, "suite": "no-such-suite"}, probe)
-    outs = {o.path: o for o in prefetch.pixel_probes([(tmp_path, good), (tmp_path, bad)], 1)}
-    assert set(outs) == {str(good.path(tmp_path)), str(bad.path(tmp_path))}
+    rate = Evaluation("fig-rate", "dropout-rate", {})
+    untrained = JudgeShare(rate, (_spec("fig", "never-trained", evals=(rate,)),))
+    tasks = [(tmp_path, untrained), (tmp_path, good), (tmp_path, bad)]
+    outs = {o.what: o for o in prefetch.after_training(tasks, 1)}
+    assert set(outs) == {
+        str(good.path(tmp_path)),
+        str(bad.path(tmp_path)),
+        untrained.label(tmp_path),
+    }
     assert outs[str(good.path(tmp_path))].error == ""
     record = baselines.pixel_record(good, tmp_path)  # found current: not computed again
     assert record["key"] == good.key() and good.path(tmp_path).exists()
     assert "no-such-suite" in outs[str(bad.path(tmp_path))].error
     assert not bad.path(tmp_path).exists()
+    assert outs[untrained.label(tmp_path)].error  # its run is not there: reported, not raised
+    # another figure's probe of the same data and options copies the record, not computed
+    twin = baselines.PixelProbe("other-fig", good.data, probe)
+    assert baselines.pixel_record(twin, tmp_path) == record
+    assert twin.path(tmp_path).exists() and twin.path(tmp_path) != good.path(tmp_path)
+    # a twin record of other code or options is not copied: it is computed (here: fails)
+    stale = baselines.PixelProbe("stale-fig", bad.data, probe)
+    stale.path(tmp_path).parent.mkdir(parents=True)
+    stale.path(tmp_path).write_text(json.dumps({**record, "key": "other"}))
+    clash = baselines.PixelProbe("third-fig", bad.data, probe)
+    with pytest.raises(Exception, match="no-such-suite"):
+        baselines.pixel_record(clash, tmp_path)
+
+
+def test_shared_judges_and_rated_runs_keep_the_rates_the_training_pool_leaves(
+    tmp_path: Path,
+) -> None:
+    from figures.judges import JudgeShare
+
+    rate = Evaluation("fig-rate", "dropout-rate", {})
+    a = _spec("fig", "a", evals=(PROBE, rate))
+    b = _spec("fig", "b", evals=(rate,))
+
+    def config() -> Config:
+        return {"runs_root": str(tmp_path)}
+
+    share = JudgeShare(rate, (a, b))
+
+    def broken(cfg: Config) -> list[JudgeShare]:
+        raise ValueError("cannot list")
+
+    figs = [
+        ("with", FigureSpec("with", "", _no, _no, config, judges=lambda c: [share])),
+        ("without", FigureSpec("without", "", _no, _no, config)),
+        ("broken", FigureSpec("broken", "", _no, _no, config, judges=broken)),
+    ]
+    shares = prefetch.shared_judges(figs)
+    assert [(root, s.specs) for root, s in shares] == [(tmp_path, (a, b))]
+    # the training pool leaves the rates out (merge); the rated runs keep them
+    assert prefetch.merge([a], tmp_path)[0].evaluations == (PROBE,)
+    rated = prefetch.rated_runs([*shares, *shares])  # one entry per run directory
+    assert rated == {tmp_path: [a, b]}
+    with pytest.raises(ValueError, match="dropout-rate"):
+        JudgeShare(PROBE, (a,))
+    with pytest.raises(ValueError, match="at least one run"):
+        JudgeShare(rate, ())
+
+
+def test_shares_of_the_same_judges_are_merged_across_figures(tmp_path: Path) -> None:
+    from figures.judges import JudgeShare
+    from figures.registry import FIGURES
+
+    rate = Evaluation("fig-rate", "dropout-rate", {})
+    other_rate = Evaluation("fig-rate", "dropout-rate", {"judge_steps": 7})
+    a, b = _spec("f1", "a", evals=(rate,)), _spec("f2", "b", evals=(rate,))
+    c = _spec("f2", "c", "data.options.num_bits=5", evals=(rate,))
+
+    def config() -> Config:
+        return {"runs_root": str(tmp_path)}
+
+    def fig(name: str, *shares: JudgeShare) -> tuple[str, FigureSpec]:
+        return name, FigureSpec(name, "", _no, _no, config, judges=lambda c: list(shares))
+
+    shares = prefetch.shared_judges(
+        [
+            fig("f1", JudgeShare(rate, (a,))),
+            fig("f2", JudgeShare(rate, (b,)), JudgeShare(other_rate, (b,)), JudgeShare(rate, (c,))),
+        ]
+    )
+    # a and b: the same suite and judges (merged); other judge steps or other data: not
+    assert [s.specs for _, s in shares] == [(a, b), (b,), (c,)]
+    # the project's figures: exp_audio's judges, exp_viewmaker_budget's with those of
+    # exp_views_multitask's shapes suite (the same suite and judges), its digits suite's
+    real = prefetch.shared_judges(sorted(FIGURES.items()))
+    figures_of = [sorted({s.figure for s in share.specs}) for _, share in real]
+    assert figures_of == [
+        ["exp_audio"],
+        ["exp_viewmaker_budget", "exp_views_multitask"],
+        ["exp_views_multitask"],
+    ]
+
+
+def test_every_dropout_rate_of_a_figure_waits_for_judges_it_lists() -> None:
+    # the training pool leaves every dropout-rate evaluation out (merge); one that no judge
+    # share of its figure lists would be left to the figure's own stage (one core idle)
+    from figures.registry import FIGURES
+
+    for name, spec in FIGURES.items():
+        cfg = spec.default_config()
+        listed = list(spec.specs(cfg)) if spec.specs else []
+        if spec.baselines is not None:
+            listed += list(spec.baselines(cfg).specs)
+        wanted = {
+            (s.run_dir(Path("r")), e.name, json.dumps(dict(e.options), sort_keys=True))
+            for s in listed
+            for e in s.evaluations
+            if e.kind in prefetch.LEFT_TO_FIGURE
+        }
+        shares = spec.judges(cfg) if spec.judges else []
+        covered = {
+            (s.run_dir(Path("r")), e.name, json.dumps(dict(e.options), sort_keys=True))
+            for share in shares
+            for s in share.specs
+            for e in s.evaluations
+            if e.kind == "dropout-rate"
+        }
+        assert wanted <= covered, name
+        if name in ("exp_audio", "exp_viewmaker_budget", "exp_views_multitask"):
+            assert covered, name  # the figures that rate runs
+        # the figure's first sweep (its baselines) leaves the rates to after the judges
+        if spec.baselines is not None:
+            first = spec.baselines(cfg).specs
+            assert not any(e.kind == "dropout-rate" for s in first for e in s.evaluations), name
 
 
 def test_every_experiment_figure_lists_the_baselines_its_compute_prepares() -> None:

@@ -18,7 +18,7 @@ from empirical.progress import JobProgress, job_eta, reporting
 from figures import baselines, sweep
 from figures.executors import Outcome
 from figures.spec import Config, FigureSpec
-from figures.sweep import RunResult, RunSpec, run_sweep
+from figures.sweep import Evaluation, RunResult, RunSpec, run_sweep
 
 PRESET = "randbits-cpu"  # resolved (never trained) to count the untrained twins
 
@@ -385,3 +385,72 @@ def test_dry_run_estimates_unrun_figures_from_the_benchmarks_step_time(
     assert row["fig-c"][-2:] == ["1.0", "(bench)"]  # 2 runs x 60 steps x 0.5 s
     assert row["fig-d"][-1] == "?"  # its preset was not benchmarked
     assert "about 0.5 min with 2 parallel run(s)" in out[4] and "no estimate for fig-d" in out[4]
+
+
+def test_the_pool_trains_the_judges_after_the_runs_then_evaluates_the_rates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a figure that lists its judge shares (FigureSpec.judges): the training pool leaves its
+    # dropout rates out; its judges are trained once every run is trained, then one sweep
+    # evaluates the rates, and the figure's own sweep finds everything up to date
+    from figures import judges
+
+    rate = Evaluation("fig-rate", "dropout-rate", {})
+    figs = _fake_figures(tmp_path, {"fig-a": 2, "fig-b": 1})
+
+    def rated(c: Config) -> list[RunSpec]:
+        return [replace(s, evaluations=(rate,)) for s in _specs("fig-a", 2)]
+
+    figs["fig-a"] = replace(
+        figs["fig-a"], specs=rated, judges=lambda c: [judges.JudgeShare(rate, tuple(rated(c)))]
+    )
+    events: list[tuple[str, list[str]]] = []
+
+    class PoolExecutor(FakeExecutor):
+        def map(
+            self, fn: Callable[..., Any], calls_: Sequence[tuple[Any, ...]]
+        ) -> Iterator[Outcome]:
+            if calls_:  # a sweep with everything up to date calls it with nothing
+                events.append(("sweep", [f"{s.name}:{len(s.evaluations)}" for s, _ in calls_]))
+            yield from super().map(fn, calls_)
+            for spec, root in calls_:  # what a trained and evaluated run leaves
+                d = spec.run_dir(root)
+                d.mkdir(parents=True, exist_ok=True)
+                (d / "summary.json").write_text('{"status": "completed"}')
+                for e in spec.evaluations:
+                    (d / e.name).write_text("")
+
+    def up_to_date(spec: RunSpec, root: Path) -> bool:
+        d = spec.run_dir(root)
+        return (d / "summary.json").exists() and all(
+            (d / e.name).exists() for e in spec.evaluations
+        )
+
+    def train(self: judges.JudgeShare, root: Path) -> int:
+        assert all((s.run_dir(root) / "summary.json").exists() for s in self.specs)
+        events.append(("judges", [s.name for s in self.specs]))
+        return len(self.specs) - 1
+
+    def make(name: str, force: bool = False) -> list[Path]:  # the figure's own sweep
+        spec = figs[name]
+        assert spec.specs is not None
+        run_sweep(list(spec.specs(spec.default_config())), tmp_path / "runs")
+        return []
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FEATUREDROP_JOBS", "1")  # the judges train in this process
+    monkeypatch.setattr(cli, "FIGURES", figs)
+    monkeypatch.setattr(cli, "make_figure", make)
+    monkeypatch.setattr(sweep, "up_to_date", up_to_date)
+    monkeypatch.setattr(judges.JudgeShare, "train", train)
+    monkeypatch.setattr(cli.executors, "active", lambda: PoolExecutor())
+    assert cli.main(["all"]) == 0
+    assert events == [
+        ("sweep", ["run0:0", "run1:0", "run0:0"]),  # the training pool: no rates
+        ("judges", ["run0", "run1"]),
+        ("sweep", ["run0:1", "run1:1"]),  # the rates, with the judges in place
+    ]
+    err = capsys.readouterr().err
+    assert "judges for 2 run(s)" in err
+    # the pool's stage: 3 training runs, 1 judge share, 2 rated runs
+    assert len([ln for ln in err.splitlines() if ln.startswith("[training runs] runs ")]) == 6
