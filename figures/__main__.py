@@ -392,12 +392,15 @@ def _train_shared(shared: Shared, job: JobProgress) -> None:
     from figures.prefetch import after_training
     from figures.sweep import SweepError, run_sweep
 
-    job.begin(SHARED_STAGE)
-    for root, runs in shared.runs.items():
+    def sweep(specs: Sequence[RunSpec], root: Path, weights: Sequence[float] | None) -> None:
         try:
-            run_sweep([s for s, _ in runs], root, weights=[c for _, c in runs])
+            run_sweep(specs, root, weights=weights)
         except SweepError as e:
             job.log(f"{SHARED_STAGE}: {e}; their figures try them again")
+
+    job.begin(SHARED_STAGE)
+    for root, runs in shared.runs.items():
+        sweep([s for s, _ in runs], root, [c for _, c in runs])
     if shared.after:
         job.sweep(len(shared.after), 0)
         for out in after_training(shared.after, default_jobs()):
@@ -406,10 +409,7 @@ def _train_shared(shared: Shared, job: JobProgress) -> None:
                 what += f": FAILED: {out.error}; its figure tries it again"
             job.finished(what, False, out.seconds, out.seconds)
     for root, rated in shared.rated.items():
-        try:
-            run_sweep(rated, root)
-        except SweepError as e:
-            job.log(f"{SHARED_STAGE}: {e}; their figures try them again")
+        sweep(rated, root, None)
     job.end()
 
 

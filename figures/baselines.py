@@ -232,9 +232,14 @@ class PixelProbe:
             raise ValueError("raw-pixel baselines are probed on clean inputs (probe_on_views)")
         return opts
 
-    def path(self, root: Path) -> Path:
+    def record(self) -> Path:
+        """The record's path under its figure's folder: the same for every figure that asks for
+        the same data and options."""
         folder = f"{PIXEL_PREFIX}{_hash([dict(self.data), self.options().to_dict()])}"
-        return root / self.figure / folder / "eval" / f"{self.evaluation.name}.json"
+        return Path(folder) / "eval" / f"{self.evaluation.name}.json"
+
+    def path(self, root: Path) -> Path:
+        return root / self.figure / self.record()
 
     def key(self) -> str:
         """What the record depends on: data, options and the evaluation code
@@ -320,8 +325,7 @@ def evaluation_threads() -> Iterator[None]:
 def _twin_record(pixel: PixelProbe, root: Path, key: str) -> dict[str, Any] | None:
     """A current record of the same probe that another figure under ``root`` filed (the same
     data and options give the same record, whichever figure asked), else None."""
-    rel = pixel.path(root).relative_to(root / pixel.figure)
-    for other in sorted(root.glob(f"*/{rel.as_posix()}")):
+    for other in sorted(root.glob(f"*/{pixel.record().as_posix()}")):
         try:
             cached = dict(json.loads(other.read_text()))
         except (OSError, ValueError):  # a record being written, or not one: compute
@@ -342,15 +346,14 @@ def pixel_record(pixel: PixelProbe, root: Path) -> dict[str, Any]:
         cached = dict(json.loads(path.read_text()))
         if cached.get("key") == key:
             return cached
+    from empirical.io import atomic_write_json
+
     twin = _twin_record(pixel, root, key)
     if twin is not None:
-        from empirical.io import atomic_write_json
-
         atomic_write_json(path, twin)
         return dict(json.loads(path.read_text()))
     from empirical.config import from_dict
     from empirical.evaluate import probe_tasks
-    from empirical.io import atomic_write_json
     from empirical.parts import build_dataset
     from empirical.records import code_version
 

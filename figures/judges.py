@@ -67,6 +67,12 @@ class JudgeShare:
             return share_judges(self.rate, [s.run_dir(root) for s in self.specs])
 
 
+def rated(specs: Sequence[RunSpec]) -> tuple[RunSpec, ...]:
+    """The runs of ``specs`` that list a dropout-rate evaluation (those a share's judges
+    serve)."""
+    return tuple(s for s in specs if any(e.kind == "dropout-rate" for e in s.evaluations))
+
+
 def judge_config(rate: Evaluation) -> Any:
     """The ``JudgeConfig`` of the dropout-rate evaluation ``rate`` (its judges' steps,
     augmentation and seed), as ``empirical.diagnostics.diagnose`` builds it.

@@ -27,13 +27,14 @@ the pool missed is done there as before.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 from figures.baselines import PixelProbe
 from figures.judges import JudgeShare
-from figures.spec import FigureSpec
+from figures.spec import Config, FigureSpec
 from figures.sweep import RUNS_DIR, RunSpec
 
 # relative cost of a viewmaker run's step against an encoder-only one at the same batch
@@ -52,6 +53,9 @@ LEFT_TO_FIGURE = ("dropout-rate",)
 # the order key of an untrained run (evaluated only, about 1-4 worker-seconds): below every
 # training run's cost (at least FIXED_COST), so the untrained runs come last and fill the tail
 UNTRAINED_COST = 0.0
+
+L = TypeVar("L")
+T = TypeVar("T")
 
 
 def merge(
@@ -99,6 +103,28 @@ def longest_first(specs: Sequence[RunSpec]) -> list[tuple[RunSpec, float]]:
     return sorted(((s, cost(s)) for s in specs), key=lambda sc: -sc[1])
 
 
+def _listed(
+    figures: Sequence[tuple[str, FigureSpec]],
+    listing: Callable[[FigureSpec], Callable[[Config], L] | None],
+    use: Callable[[L, Path], T],
+) -> Iterator[tuple[Path, T]]:
+    """For each figure of ``figures`` (name, spec) with a listing (``listing(spec)``: one of its
+    ``FigureSpec`` fields, None where it has none), ``(root, use(listed, root))`` from the
+    figure's default config and its sweep root. A figure whose listing or ``use`` fails adds
+    nothing: its own sweep or compute reports it, with the figure."""
+    for _name, spec in figures:
+        fn = listing(spec)
+        if fn is None:
+            continue
+        cfg = spec.default_config()
+        root = Path(cfg.get("runs_root", RUNS_DIR))
+        try:
+            value = use(fn(cfg), root)
+        except Exception:  # reported by the figure itself
+            continue
+        yield root, value
+
+
 def shared_runs(
     figures: Sequence[tuple[str, FigureSpec]],
 ) -> dict[Path, list[tuple[RunSpec, float]]]:
@@ -108,15 +134,7 @@ def shared_runs(
     config. Figures without listed runs add nothing; the caller passes only the figures it
     will compute (not those whose cached results are current)."""
     by_root: dict[Path, list[RunSpec]] = {}
-    for _name, spec in figures:
-        if spec.specs is None:
-            continue
-        cfg = spec.default_config()
-        try:
-            listed = list(spec.specs(cfg))
-        except Exception:  # its own sweep reports it, with the figure
-            continue
-        root = Path(cfg.get("runs_root", RUNS_DIR))
+    for root, listed in _listed(figures, lambda f: f.specs, lambda specs, root: list(specs)):
         by_root.setdefault(root, []).extend(listed)
     return {root: longest_first(merge(s, root)) for root, s in by_root.items()}
 
@@ -142,18 +160,11 @@ def shared_baselines(figures: Sequence[tuple[str, FigureSpec]]) -> SharedBaselin
     # one probe per root and record name: the same data and options under another figure is
     # the same record, which that figure's stage copies (figures.baselines.pixel_record)
     pixels: dict[tuple[Path, Path], tuple[Path, PixelProbe]] = {}
-    for _name, spec in figures:
-        if spec.baselines is None:
-            continue
-        cfg = spec.default_config()
-        root = Path(cfg.get("runs_root", RUNS_DIR))
-        try:
-            base, todo = spec.baselines(cfg).prepare(root)
-        except Exception:  # its own sweep reports it, with the figure
-            continue
+    prepared = _listed(figures, lambda f: f.baselines, lambda request, root: request.prepare(root))
+    for root, (base, todo) in prepared:
         untrained.setdefault(root, []).extend(todo)
         for px in distinct_pixel_probes(base, root):
-            pixels.setdefault((root, px.path(root).relative_to(root / px.figure)), (root, px))
+            pixels.setdefault((root, px.record()), (root, px))
     merged = {root: merge(runs, root) for root, runs in untrained.items()}
     return SharedBaselines(merged, list(pixels.values()))
 
@@ -177,16 +188,13 @@ def shared_judges(figures: Sequence[tuple[str, FigureSpec]]) -> list[tuple[Path,
     same suite). Figures without shares, or whose shares cannot be listed, add nothing (their
     own compute trains and reports them)."""
     merged: dict[tuple[Path, str], JudgeShare] = {}
-    for _name, spec in figures:
-        if spec.judges is None:
-            continue
-        cfg = spec.default_config()
-        root = Path(cfg.get("runs_root", RUNS_DIR))
-        try:
-            keyed = [((root, share.key()), share) for share in spec.judges(cfg)]
-        except Exception:  # its own compute reports it, with the figure
-            continue
-        for k, share in keyed:
+
+    def keyed(shares: Sequence[JudgeShare], root: Path) -> list[tuple[str, JudgeShare]]:
+        return [(share.key(), share) for share in shares]
+
+    for root, pairs in _listed(figures, lambda f: f.judges, keyed):
+        for key, share in pairs:
+            k = (root, key)
             if k in merged:
                 have = merged[k]
                 dirs = {s.run_dir(root) for s in have.specs}

@@ -38,7 +38,7 @@ from figures.experiments.common import (
     init_seeds,
     read_run_curve,
 )
-from figures.judges import JudgeShare, train_shares
+from figures.judges import JudgeShare, rated, train_shares
 from figures.spec import Config, FigureSpec, Results
 from figures.stats import Gate, Interval, gate, mean_interval, paired_interval, welch_interval
 from figures.sweep import RUNS_DIR, Evaluation, RunSpec, load_eval, run_sweep
@@ -209,8 +209,8 @@ def audio_baselines(cfg: Config) -> baselines.Request:
 
 def audio_judges(cfg: Config) -> list[JudgeShare]:
     """The viewmaker runs' one set of judges (``FigureSpec.judges``), with their rates."""
-    rated = tuple(s for s in audio_specs(cfg) if len(s.evaluations) > 1)
-    return [JudgeShare(_rate_eval(cfg), rated)] if rated else []
+    runs = rated(audio_specs(cfg))
+    return [JudgeShare(_rate_eval(cfg), runs)] if runs else []
 
 
 def compute_audio(cfg: Config) -> Results:

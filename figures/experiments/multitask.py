@@ -48,7 +48,7 @@ from figures.experiments.common import (
     last_quarter_move,
     read_run_curve,
 )
-from figures.judges import JudgeShare, train_shares
+from figures.judges import JudgeShare, rated, train_shares
 from figures.spec import Config, FigureSpec, Results
 from figures.stats import Gate, Interval, gate, paired_interval, welch_interval
 from figures.sweep import RUNS_DIR, Evaluation, RunSpec, load_eval, run_sweep
@@ -192,11 +192,7 @@ def multitask_baselines(cfg: Config) -> baselines.Request:
 def multitask_judges(cfg: Config) -> list[JudgeShare]:
     """Per suite, the judges of its rated run (the viewmaker run of the first seed), with its
     rate (``FigureSpec.judges``); the suites' judges differ (their data do)."""
-    return [
-        JudgeShare(_rate_eval(cfg), (s,))
-        for s in multitask_specs(cfg)
-        if any(e.kind == "dropout-rate" for e in s.evaluations)
-    ]
+    return [JudgeShare(_rate_eval(cfg), (s,)) for s in rated(multitask_specs(cfg))]
 
 
 def compute_multitask(cfg: Config) -> Results:
