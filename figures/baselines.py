@@ -1,23 +1,27 @@
 """Baselines beside every trained run of a figure: the untrained encoder and raw pixels (issue 10).
 
 * **Untrained encoder.** For each trained :class:`~figures.sweep.RunSpec` the same architecture
-  at its seeded initialisation: ``empirical.parts.build_parts`` with the run's resolved config
-  (``run.seed`` included), which draws exactly the weights the trained run starts from. Its
-  modules are saved as ``last.pt`` in the checkpoint format ``empirical.features.load_run``
-  reads, with a ``summary.json`` saying ``completed`` after 0 steps, in
-  ``ROOT/<figure>/untrained-<name>-<hash>/``; :func:`figures.sweep.run_sweep` then finds it
-  trained and only evaluates it, through the one evaluation path, with the trained runs'
+  at a seeded initialisation: ``empirical.parts.build_parts`` with the run's resolved config
+  (``run.seed`` included), which draws exactly the weights a run of that seed starts from (its
+  *twin*, at the run's own seed, is the template of the population below). Its modules are
+  saved as ``last.pt`` in the checkpoint format ``empirical.features.load_run`` reads, with a
+  ``summary.json`` saying ``completed`` after 0 steps, in
+  ``ROOT/<figure>/untrained-init<SEED>-<name>-<hash>/``; :func:`figures.sweep.run_sweep` then
+  finds it trained and only evaluates it, through the one evaluation path, with the trained runs'
   evaluations (same probe, layer and data subsets). BatchNorm running statistics stay at their
   initial values (mean 0, variance 1), as in any freshly built encoder in eval mode. Trained runs
   whose encoder cannot differ at initialisation (same ``data`` and ``model`` sections, seed and
   precision: e.g. every p of an oracle sweep) share one untrained twin.
 * **The untrained population.** The gate compares the trained seeds with the untrained encoder
-  as a population of :data:`UNTRAINED_INITS` seeded initialisations (:func:`population`): the
-  trained runs' own twins plus twins at the next seeds, all evaluated like the twins. Untrained
-  probes spread across initialisations (the oracle figure's digits background: sd 0.042 over 10
+  as a population of :data:`UNTRAINED_INITS` seeded initialisations (:func:`population`) at
+  seeds disjoint from the trained ones (the seeds after the largest trained seed), so the two
+  means the Welch interval compares are independent samples, as it assumes. Untrained probes
+  spread across initialisations (the oracle figure's digits background: sd 0.042 over 10
   inits) far more than trained ones, and a trained run's probe is not correlated with its own
-  initialisation's, so the mean of 8 initialisations is the better baseline for 3 trained
-  seeds (``figures.stats.welch_interval``). A twin costs about 2 worker-seconds.
+  initialisation's (-0.16 over 78 runs), so the mean of 8 initialisations is the better
+  baseline for 3 trained seeds (``figures.stats.welch_interval``). A run's own twin (its seed)
+  is the template of its population's members and is not evaluated. An initialisation costs
+  about 2 worker-seconds.
 * **Raw pixels.** The same probe code (``empirical.evaluate.probe_tasks`` over
   ``empirical.probe``) on the flattened clean inputs the encoder would see (post-view channels
   such as RandBits' bits appended, as in training), with the same training and test subsets and
@@ -101,11 +105,12 @@ def population(
     twins: Mapping[str, RunSpec],
     inits: int | None = None,
 ) -> dict[str, tuple[RunSpec, ...]]:
-    """Trained run name -> the untrained population of its encoder: the twins (``twins``, from
-    :func:`untrained_twins`) of the trained seeds of every run with the same
-    :func:`population_key`, in seed order, then twins at the seeds after the largest trained seed
-    until there are ``inits`` (default :data:`UNTRAINED_INITS`; or as many as the trained
-    seeds, if more). The added twins are named ``untrained-init<SEED>-<first run>``.
+    """Trained run name -> the untrained population of its encoder: ``inits`` (default
+    :data:`UNTRAINED_INITS`) initialisations at the seeds after the largest trained seed of the
+    runs with the same :func:`population_key`, so that no trained run's own initialisation is
+    among them (trained seeds 0-2: seeds 3-10). Each is the twin (``twins``, from
+    :func:`untrained_twins`) of the group's first run at another seed, named
+    ``untrained-init<SEED>-<first run>``.
 
     Raises:
         ValueError: ``inits`` below 2 (a population needs a spread).
@@ -118,15 +123,11 @@ def population(
         groups.setdefault(population_key(spec), []).append(spec)
     out: dict[str, tuple[RunSpec, ...]] = {}
     for members in groups.values():
-        by_seed: dict[int, RunSpec] = {}
-        for spec in members:
-            by_seed.setdefault(spec.seed, twins[spec.name])
         first = members[0]
         evaluations = twins[first.name].evaluations
-        seed = max(by_seed)
-        while len(by_seed) < inits:
-            seed += 1
-            by_seed[seed] = RunSpec(
+        after = max(spec.seed for spec in members)
+        pop = tuple(
+            RunSpec(
                 first.figure,
                 f"{UNTRAINED_PREFIX}init{seed}-{first.name}",
                 first.preset,
@@ -134,7 +135,8 @@ def population(
                 seed,
                 tuple(evaluations),
             )
-        pop = tuple(by_seed[s] for s in sorted(by_seed))
+            for seed in range(after + 1, after + 1 + inits)
+        )
         for spec in members:
             out[spec.name] = pop
     return out
@@ -398,10 +400,6 @@ class Baselines:
     pixels: Mapping[str, PixelProbe]
     populations: Mapping[str, tuple[RunSpec, ...]] = field(default_factory=dict)
 
-    def untrained(self, name: str, evaluation: Evaluation) -> dict[str, Any]:
-        """The untrained twin's record of ``evaluation`` for trained run ``name``."""
-        return load_eval(self.twins[name].run_dir(self.root), evaluation)
-
     def untrained_population(self, name: str, evaluation: Evaluation) -> list[dict[str, Any]]:
         """The records of ``evaluation`` of every initialisation in the untrained population of
         trained run ``name`` (:func:`population`), in seed order.
@@ -414,16 +412,13 @@ class Baselines:
         return [load_eval(t.run_dir(self.root), evaluation) for t in self.populations[name]]
 
     def untrained_runs(self) -> list[RunSpec]:
-        """Every distinct untrained run to write and evaluate: the twins in first-use order,
-        then the rest of the populations' initialisations."""
-        todo = unique(self.twins)
-        known = {t.name for t in todo}
+        """Every distinct untrained run to write and evaluate: the populations'
+        initialisations, in first-use order (the twins are their templates only)."""
+        todo: dict[str, RunSpec] = {}
         for pop in self.populations.values():
             for t in pop:
-                if t.name not in known:
-                    known.add(t.name)
-                    todo.append(t)
-        return todo
+                todo.setdefault(t.name, t)
+        return list(todo.values())
 
     def init_seeds(self, name: str) -> list[int]:
         """The seeds of the untrained population of trained run ``name``."""
@@ -478,12 +473,12 @@ def prepare(
     pixel_evaluation: Evaluation | None = None,
     inits: int | None = None,
 ) -> tuple[Baselines, list[RunSpec]]:
-    """Write the untrained twins of ``specs`` and the rest of their untrained populations
-    (cheap: no training) and return the baselines and the twin specs to add to the figure's
-    sweep (which only evaluates them).
+    """Write the untrained populations of ``specs`` (cheap: no training) and return the
+    baselines and the untrained specs to add to the figure's sweep (which only evaluates them).
 
     Args:
-        evaluations: what each twin is evaluated with (a subset of the trained runs' ones).
+        evaluations: what each initialisation is evaluated with (a subset of the trained runs'
+            ones).
         pixel_evaluation: the probe evaluation whose options the raw-pixel probe uses (default:
             the first ``probe`` among ``evaluations``; none: no pixel baseline).
         inits: the size of each untrained population (:func:`population`; default

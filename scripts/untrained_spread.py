@@ -1,12 +1,14 @@
 """The gate's untrained baseline: paired twins against a population of initialisations
 (docs/cpu_scale_search.md, "The gate's untrained baseline").
 
-Reads the exp_oracle_dropout figure's probe records under ``ROOT/results/runs`` (its trained runs,
-their untrained twins and the rest of each untrained population, ``figures.baselines``) and
-prints, per (condition, task) cell: the untrained spread over the population's initialisations,
-the trained spread over seeds, the gain paired by seed and the Welch gain against the whole
-population, with their 95% intervals; then the pooled within-cell correlation between a trained
-run's probe and its own initialisation's, which decides whether pairing by seed can help.
+Reads the exp_oracle_dropout figure's probe records under ``ROOT/results/runs`` (its trained runs
+and each untrained population, ``figures.baselines``; the population's seeds are disjoint from the
+trained ones, so the trained seeds' own initialisations, their twins, are written and probed here
+first where their records are missing, about 2 worker-seconds each) and prints, per (condition,
+task) cell: the untrained spread over the population's initialisations, the trained spread over
+seeds, the gain paired by seed and the Welch gain against the whole population, with their 95%
+intervals; then the pooled within-cell correlation between a trained run's probe and its own
+initialisation's, which decides whether pairing by seed can help.
 Usage, from the repository root: ``.venv/bin/python scripts/untrained_spread.py [ROOT]``.
 """
 
@@ -21,7 +23,7 @@ from figures import baselines
 from figures.experiments import oracle
 from figures.experiments.common import _probe
 from figures.stats import paired_interval, welch_interval
-from figures.sweep import RunSpec, load_eval
+from figures.sweep import RunSpec, load_eval, run_sweep
 
 
 def cells(root: Path) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
@@ -31,6 +33,10 @@ def cells(root: Path) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
     probe = _probe(cfg)
     specs = oracle.oracle_specs(cfg)
     base = baselines.plan(specs, root, (probe,))
+    twins = baselines.unique(base.twins)  # the trained seeds' own initialisations
+    for t in twins:
+        baselines.write_untrained(t, root)
+    run_sweep(twins, root)  # evaluates only the records that are missing
     groups: dict[tuple[str, str], list[RunSpec]] = {}
     for spec in specs:
         suite, cond = spec.name.split("-")[:2]  # "digits", "p0.4" or "alone"
@@ -43,7 +49,10 @@ def cells(root: Path) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
         pop = base.untrained_population(members[0].name, probe)
         for t in tasks:
             trained = [load_eval(s.run_dir(root), probe)["metrics"][t]["accuracy"] for s in members]
-            own = [base.untrained(s.name, probe)["metrics"][t]["accuracy"] for s in members]
+            own = [
+                load_eval(base.twins[s.name].run_dir(root), probe)["metrics"][t]["accuracy"]
+                for s in members
+            ]
             everyone = [u["metrics"][t]["accuracy"] for u in pop]
             out.append(
                 (f"{suite} {cond} {t}", np.array(trained), np.array(own), np.array(everyone))

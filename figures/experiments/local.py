@@ -1,25 +1,27 @@
 """``exp_local_features`` (Chen, Luo, Li 2021, Sec. 5): instance-level contrastive training still
 learns local features on multi-object inputs. K-means maps of the per-location features of every
 encoder stage, beside K-means on the raw pixels, and the adjusted Rand index (ARI) of the maps
-against the known object masks, per stage, for the trained encoder and its untrained twin.
+against the known object masks, per stage, for the trained encoder and the same encoder untrained
+(seeded initialisations).
 
-The suite: overlay-shapes-on-fashion (a semi-transparent shape over a Fashion-MNIST item on a
-black background, two objects per image), scored against three truth classes: the shape (its
-overlay mask), the item (the Fashion-MNIST image's pixels above a small intensity,
+The suite: overlay-shapes-on-fashion (a semi-transparent shape over a Fashion-MNIST item on a black
+background, two objects per image), scored against three truth classes: the shape (its overlay
+mask), the item (the Fashion-MNIST image's pixels above a small intensity,
 ``local_features.ITEM_THRESHOLD``, outside the shape) and the black background; K = 3 (with two
-classes, shape vs the rest, K-means with K = 2 splits the item from the black background and
-scores low whatever the encoder learned). It is chosen because its encoders are trained anyway
-(the p = 0 runs of ``exp_oracle_dropout``, 3 seeds: no training here, the figure evaluates those
-runs and their untrained twins) and because a filled shape covers whole cells of the encoder's
-16x16 to 4x4 grids, where a digit's thin strokes (the digits overlay, MultiDigits) mostly fall
-between cells; MultiDigits would also need new runs.
+classes, shape vs the rest, K-means with K = 2 splits the item from the black background and scores
+low whatever the encoder learned). It is chosen because its encoders are trained anyway (the p = 0
+runs of ``exp_oracle_dropout``, 3 seeds: no training here, the figure evaluates those runs and their
+untrained initialisations) and because a filled shape covers whole cells of the encoder's 16x16 to
+4x4 grids, where a digit's thin strokes (the digits overlay, MultiDigits) mostly fall between cells;
+MultiDigits would also need new runs.
 
-The runs and their twins are evaluated through the one evaluation path (``figures.sweep``,
-diagnostic ``local``: ``empirical.diagnostics.local_features``, ARI over ``num_inputs`` test
-images at the input's resolution); the maps drawn are computed here from the first seed's
-encoders on a few images. Whether the runs are a result is decided by the probe gate of the
-same runs (the oracle figure's probe; issue 10, section 1): a run set whose tasks do not beat
-the untrained encoder is not a result, and the ARI comparison is then not made.
+The runs and their untrained initialisations are evaluated through the one evaluation path
+(``figures.sweep``, diagnostic ``local``: ``empirical.diagnostics.local_features``, ARI over
+``num_inputs`` test images at the input's resolution); the maps drawn are computed here from the
+first seed's trained encoder and the first untrained initialisation on a few images. Whether the
+runs are a result is decided by the probe gate of the same runs (the oracle figure's probe; issue
+10, section 1): a run set whose tasks do not beat the untrained encoder is not a result, and the ARI
+comparison is then not made.
 """
 
 from __future__ import annotations
@@ -189,9 +191,10 @@ def read_local(cfg: Config, specs: list[RunSpec], twins: Any) -> Results:
     show = cfg["show"]
     k = int(cfg["local"]["k"])
     trained_maps = drawn_maps(first.run_dir(root), show["rows"], k, show["seed"])
-    untrained_maps = drawn_maps(
-        twins.twins[first.name].run_dir(root), show["rows"], k, show["seed"]
-    )
+    # the untrained row: the population's first initialisation (its seeds are disjoint from
+    # the trained ones, so no untrained encoder is a trained run's own starting point)
+    shown_init = twins.populations[first.name][0]
+    untrained_maps = drawn_maps(shown_init.run_dir(root), show["rows"], k, show["seed"])
     return {
         "seeds": [s.seed for s in specs],
         "inits": init_seeds(twins, specs),
@@ -201,8 +204,13 @@ def read_local(cfg: Config, specs: list[RunSpec], twins: Any) -> Results:
         "ari_pixels": float(np.mean(pixels)),  # K-means on raw pixels (the same for every run)
         "scored_images": scored,
         "probe": acc,  # trained -> task -> per seed; untrained -> per init (the gate)
-        # the maps drawn: the first seed's trained encoder and its twin on a few test images
-        "show": {"seed": first.seed, "images": shown_images(trained_maps, untrained_maps, stages)},
+        # the maps drawn: the first seed's trained encoder and the first untrained
+        # initialisation on a few test images
+        "show": {
+            "seed": first.seed,
+            "init": shown_init.seed,
+            "images": shown_images(trained_maps, untrained_maps, stages),
+        },
     }
 
 
@@ -321,7 +329,8 @@ def plot_local(res: Results, cfg: Config) -> Any:
     _gate_footnote(fig)
     fig.suptitle(
         "Local features: K-means (one cluster per object class) of per-location features\n"
-        f"(maps: seed {show['seed']}; ARI: mean $\\pm$ sd over {len(res['seeds'])} seeds; "
+        f"(maps: trained seed {show['seed']}, untrained init {show['init']}; "
+        f"ARI: mean $\\pm$ sd over {len(res['seeds'])} seeds; "
         "dashed: untrained encoder, dotted: K-means on raw pixels)",
         fontsize=9,
     )

@@ -1,4 +1,5 @@
-"""figures.baselines: the untrained twin is the trained run's initialisation, twins are shared
+"""figures.baselines: the untrained twin is the trained run's initialisation, populations lie at
+other seeds, twins are shared
 exactly where the initial encoder cannot differ, and the raw-pixel probe reads the evaluation's
 subsets and is cached by key."""
 
@@ -51,36 +52,42 @@ def test_twins_are_shared_only_where_the_initial_encoder_is_the_same() -> None:
         baselines.untrained_twins([RunSpec("f", "untrained-x", "randbits-cpu")], ())
 
 
-def test_a_population_is_the_trained_seeds_twins_then_the_next_seeds() -> None:
+def test_a_population_is_the_seeds_after_the_trained_ones() -> None:
     specs = oracle.oracle_specs(oracle.oracle_config())  # seeds 0, 1, 2
     twins = baselines.untrained_twins(specs, (PROBE,))
     pops = baselines.population(specs, twins, inits=5)
     pop = pops["digits-p0.6-s1"]
-    assert [t.seed for t in pop] == [0, 1, 2, 3, 4]
-    assert pop[:3] == tuple(twins[f"digits-p0-s{s}"] for s in (0, 1, 2))  # the twins, reused
-    assert [t.name for t in pop[3:]] == [
+    # disjoint from the trained seeds: no trained run's own initialisation is in its baseline
+    assert [t.seed for t in pop] == [3, 4, 5, 6, 7]
+    assert not {t.seed for t in pop} & {s.seed for s in specs}
+    assert [t.name for t in pop[:2]] == [
         "untrained-init3-digits-p0-s0",
         "untrained-init4-digits-p0-s0",
     ]
+    assert all(t.evaluations == twins["digits-p0-s0"].evaluations for t in pop)
     assert pops["digits-p1-s2"] == pop  # every p and seed of a suite: one population
     assert pops["digits-alone-s0"] != pop and pops["shapes-p0-s0"] != pop  # other data
-    # the added twins build the same encoder as a trained run of that seed would
-    assert baselines.init_key(pop[4]) == baselines.init_key(
+    # an initialisation builds the same encoder as a trained run of that seed would
+    assert baselines.init_key(pop[1]) == baselines.init_key(
         oracle._oracle_run(
             oracle.oracle_config(), "x", oracle.oracle_config()["suites"]["digits"], 0.0, 4
         )
     )
-    # as many as the trained seeds when they are more than inits; at least 2
-    assert len(baselines.population(specs, twins, inits=2)["digits-p0-s0"]) == 3
+    # exactly inits, whatever the number of trained seeds; at least 2
+    assert [t.seed for t in baselines.population(specs, twins, inits=2)["digits-p0-s0"]] == [3, 4]
+    one_seed = [s for s in specs if s.seed == 1]
+    one = baselines.population(one_seed, baselines.untrained_twins(one_seed, (PROBE,)), inits=3)
+    assert [t.seed for t in one["digits-p0-s1"]] == [2, 3, 4]  # after the largest trained seed
     with pytest.raises(ValueError, match="at least 2"):
         baselines.population(specs, twins, inits=1)
     base = baselines.plan(specs, Path("/nowhere"), (PROBE,), inits=4)
-    assert base.init_seeds("shapes-p0.2-s2") == [0, 1, 2, 3]
-    # every distinct untrained run once: the twins first, then the populations' added inits
+    assert base.init_seeds("shapes-p0.2-s2") == [3, 4, 5, 6]
+    # every distinct untrained run once, the populations' initialisations only (the twins,
+    # the trained seeds' own initialisations, are not evaluated)
     todo = base.untrained_runs()
     assert len(todo) == len({t.name for t in todo})
-    assert todo[: len(baselines.unique(base.twins))] == baselines.unique(base.twins)
     assert {t.name for t in todo} == {t.name for pop in base.populations.values() for t in pop}
+    assert not {t.name for t in todo} & {t.name for t in baselines.unique(base.twins)}
     with pytest.raises(KeyError, match="no untrained population"):
         base.untrained_population("not-a-run", PROBE)
 
@@ -171,9 +178,8 @@ def test_pixel_probe_fits_with_a_runs_threads_whatever_the_process_has(
         torch.set_num_threads(before)
 
 
-def test_a_missing_twin_record_names_the_file(tmp_path: Path) -> None:
+def test_a_missing_untrained_record_names_the_file(tmp_path: Path) -> None:
     spec = RunSpec("fig", "k0", "randbits-cpu", ("data.options.k=0", *TINY), 0, (PROBE,))
-    twins = baselines.untrained_twins([spec], (PROBE,))
-    base = baselines.Baselines(tmp_path, twins, {})
-    with pytest.raises(FileNotFoundError, match=r"untrained-k0-.*fig-probe\.json"):
-        base.untrained("k0", PROBE)
+    base = baselines.plan([spec], tmp_path, (PROBE,))
+    with pytest.raises(FileNotFoundError, match=r"untrained-init1-k0-.*fig-probe\.json"):
+        base.untrained_population("k0", PROBE)

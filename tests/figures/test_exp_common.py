@@ -34,15 +34,15 @@ def test_read_probe_reads_the_run_beside_its_untrained_population(tmp_path: Path
     _record(eval_path(run_dir, PROBE), {"shape": 0.8, "background": 0.6}, 2.0)
     (run_dir / "summary.json").write_text(json.dumps({"train_time_s": 5.0}))
     pop = base.populations[spec.name]
-    assert pop[0] == base.twins[spec.name] and [t.seed for t in pop] == [0, 1, 2]
+    assert [t.seed for t in pop] == [1, 2, 3]  # after the trained seed 0
     for t, acc in zip(pop, (0.3, 0.35, 0.4), strict=True):
         _record(eval_path(t.run_dir(tmp_path), PROBE), {"shape": acc}, 1.0)
     r = common.read_probe(base, spec, PROBE, ["shape"])
     assert r.accuracy == {"shape": 0.8} and r.untrained == {"shape": [0.3, 0.35, 0.4]}
-    assert common.init_seeds(base, [spec]) == [0, 1, 2]
+    assert common.init_seeds(base, [spec]) == [1, 2, 3]
     other = RunSpec("exp_x", "b-s0", "expert-shapes-cpu", ("optim.max_steps=2",), 0, (PROBE,))
     two = plan([spec, other], tmp_path, (PROBE,), inits=3)
-    assert common.init_seeds(two, [spec, other]) == [0, 1, 2]
+    assert common.init_seeds(two, [spec, other]) == [1, 2, 3]
     four = plan([other], tmp_path, (PROBE,), inits=4)
     mixed = type(base)(tmp_path, {}, {}, {**base.populations, **four.populations})
     with pytest.raises(ValueError, match=r"a-s0 and b-s0 differ in their seeds"):

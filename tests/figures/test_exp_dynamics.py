@@ -228,7 +228,8 @@ def test_compute_reads_the_run_dirs_and_calls_the_theory(
         "accuracy": {"digit": [0.3], "background": [0.3]},
         "untrained": {"digit": [0.2] * inits, "background": [0.2] * inits},
     }
-    assert res["inits"] == list(range(inits))
+    # the oracle figure's population: the seeds after its trained seeds 0-2
+    assert res["inits"] == list(range(3, 3 + inits))
 
 
 def test_the_populations_are_the_oracle_figures() -> None:

@@ -52,7 +52,7 @@ def _results(learned: bool) -> dict[str, Any]:
             "trained": {k: v.tolist() for k, v in p_acc.items()},
             "untrained": {k: v.tolist() for k, v in p_unt.items()},
         },
-        "show": {"seed": 0, "images": [image, image]},
+        "show": {"seed": 0, "init": 3, "images": [image, image]},
     }
 
 

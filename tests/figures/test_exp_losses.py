@@ -301,7 +301,7 @@ def test_losses_micro_end_to_end(
             (acc,) = losses.per_depth(res, "accuracy", n, t)
             (unt,) = losses.per_depth(res, "untrained", n, t)
             assert len(acc) == 1 and len(unt) == 2 and 0 <= acc[0] <= 1
-            assert all(0 <= u <= 1 for u in unt) and res["inits"] == [0, 1]
+            assert all(0 <= u <= 1 for u in unt) and res["inits"] == [1, 2]
     assert res["chance"] == {"background": pytest.approx(0.1), "shape": pytest.approx(1 / 3)}
     assert res["knn_steps"] == [1, 2] and len(res["knn"]["ntxent"]["depth=0"]["shape"][0]) == 2
     names = sorted(r.name.rsplit("-", 1)[0] for r in (tmp_path / "runs" / "exp_losses").iterdir())
@@ -309,8 +309,8 @@ def test_losses_micro_end_to_end(
         "ntxent-d0-s0",
         "pixels",
         "swd-normal-d0-s0",
-        "untrained-init1-ntxent-d0-s0",  # the second initialisation of the shared population
-        "untrained-ntxent-d0-s0",
+        "untrained-init1-ntxent-d0-s0",  # the shared population: seeds after the trained 0
+        "untrained-init2-ntxent-d0-s0",
     ]
 
 

@@ -265,10 +265,10 @@ def test_randbits_micro_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     ]
     assert names.count("pixels") == 2  # one raw-pixel probe per k: the input differs with k
     assert sorted(n for n in names if n.startswith("untrained-")) == [  # shared by the p runs
-        "untrained-init1-k0-t0.1-s0",  # a population of two initialisations per k
-        "untrained-init1-k5-t0.1-s0",
-        "untrained-k0-t0.1-s0",
-        "untrained-k5-t0.1-s0",
+        "untrained-init1-k0-t0.1-s0",  # a population of two initialisations per k, at seeds
+        "untrained-init1-k5-t0.1-s0",  # after the trained seed 0
+        "untrained-init2-k0-t0.1-s0",
+        "untrained-init2-k5-t0.1-s0",
     ]
     drop_cfg = json.loads(
         next(r for r in runs if "-p0.5-" in r.name).joinpath("config.json").read_text()

@@ -258,10 +258,10 @@ def test_suppression_micro_end_to_end(
         "digit_on_image-pool_size20-s0",
         "pixels",
         "pixels",
-        "untrained-digit_on_image-pool_size10-s0",
-        "untrained-digit_on_image-pool_size20-s0",
-        "untrained-init1-digit_on_image-pool_size10-s0",  # a population per pool size
-        "untrained-init1-digit_on_image-pool_size20-s0",
+        "untrained-init1-digit_on_image-pool_size10-s0",  # a population per pool size, at
+        "untrained-init1-digit_on_image-pool_size20-s0",  # the seeds after the trained 0
+        "untrained-init2-digit_on_image-pool_size10-s0",
+        "untrained-init2-digit_on_image-pool_size20-s0",
     ]
 
 
