@@ -41,7 +41,7 @@ from empirical.allocator import keep_freed_memory
 from empirical.cli import prog
 from empirical.progress import JobProgress, reporting
 from figures import executors
-from figures.registry import FIGURES, RESULTS_DIR, in_order, make_figure
+from figures.registry import FIGURES, RESULTS_DIR, cached_results, in_order, make_figure
 from figures.spec import Config, FigureSpec
 from figures.sweep import RUNS_DIR, RunSpec, default_jobs
 
@@ -219,14 +219,9 @@ def bench_step_seconds(path: Path = BENCH_JSON) -> dict[str, float]:
 
 
 def results_current(name: str, config: Config, results_dir: Path = RESULTS_DIR) -> bool:
-    """Whether ``results_dir/NAME.json`` holds results of ``config`` (what
-    ``figures.registry.load_or_compute`` reuses)."""
-    path = results_dir / f"{name}.json"
-    try:
-        cached = json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return False
-    return bool(cached.get("config") == json.loads(json.dumps(config)))
+    """Whether ``results_dir/NAME.json`` holds results of ``config`` computed by the current
+    code (what ``figures.registry.load_or_compute`` reuses)."""
+    return cached_results(name, config, results_dir) is not None
 
 
 def plan_figure(

@@ -2,13 +2,18 @@
 
 :data:`FIGURES` holds every figure (``figures.spec.FigureSpec``: ``compute``, ``plot``,
 ``default_config``); this module imports the figure modules and registers their specs explicitly.
-Results are cached as ``results/figures/NAME.json`` together with the config that produced them;
-a cached result whose config differs from the current one is recomputed. The figure is written as
-PNG and PDF into ``figures/out/`` together with ``NAME.config.json``.
+Results are cached as ``results/figures/NAME.json`` together with the config that produced them
+and a fingerprint of the code that computed them (:func:`code_sha256`); a cached result whose
+config or code differs from the current one is recomputed (its runs and evaluation records stay
+cached in ``results/runs/``, each under its own key, so a recompute reads them again and redoes
+only what their keys say is stale). The figure is written as PNG and PDF into ``figures/out/``
+together with ``NAME.config.json``.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -83,20 +88,61 @@ def in_order(names: Sequence[str], figures: Mapping[str, FigureSpec] | None = No
     return out
 
 
+CODE_PACKAGES = ("figures", "linear_theory")  # what computes a figure's results from records
+
+
+def sources_sha256(root: Path, packages: Sequence[str], seed: str = "") -> str:
+    """SHA-256 of ``seed`` and the relative path, size and bytes of every ``.py`` file under
+    ``root/PACKAGE`` for each of ``packages``, in sorted order."""
+    h = hashlib.sha256(seed.encode())
+    for package in packages:
+        for f in sorted((root / package).rglob("*.py")):
+            h.update(f"{f.relative_to(root).as_posix()}|{f.stat().st_size}|".encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def code_sha256() -> str:
+    """:func:`sources_sha256` of :data:`CODE_PACKAGES`, seeded with
+    ``empirical.records.code_sha256`` (the evaluation code whose records the results read),
+    computed once per process. Any edit there, a comment or a plot included, recomputes every
+    figure's results from its cached records; the git commit is not used, so that an edit
+    elsewhere (the training loop, tests, docs) leaves them cached."""
+    from empirical import records
+
+    root = Path(__file__).resolve().parents[1]
+    return sources_sha256(root, CODE_PACKAGES, records.code_sha256())
+
+
+def cached_results(name: str, config: Config, results_dir: Path = RESULTS_DIR) -> Results | None:
+    """The results in ``results_dir/NAME.json`` when they were computed with ``config`` by the
+    current code (:func:`code_sha256`); None when missing, corrupt or stale."""
+    try:
+        cached = json.loads((results_dir / f"{name}.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    if not isinstance(cached, dict) or "results" not in cached:
+        return None
+    if cached.get("config") != json.loads(json.dumps(config)):
+        return None
+    if cached.get("code") != code_sha256():
+        return None
+    return dict(cached["results"])
+
+
 def load_or_compute(
     spec: FigureSpec, config: Config, results_dir: Path = RESULTS_DIR, force: bool = False
 ) -> Results:
-    """Cached results for ``config``, computing (and saving atomically) when missing or stale."""
-    path = results_dir / f"{spec.name}.json"
-    if path.exists() and not force:
-        try:
-            cached = json.loads(path.read_text())
-            if cached.get("config") == json.loads(json.dumps(config)):
-                return dict(cached["results"])
-        except (json.JSONDecodeError, KeyError):
-            pass  # a corrupt cache is recomputed
+    """Cached results for ``config`` and the current code (:func:`cached_results`), computing
+    (and saving atomically) when missing or stale."""
+    if not force:
+        cached = cached_results(spec.name, config, results_dir)
+        if cached is not None:
+            return cached
     results = spec.compute(config)
-    atomic_write_json(path, {"config": config, "results": results})
+    path = results_dir / f"{spec.name}.json"
+    atomic_write_json(path, {"config": config, "code": code_sha256(), "results": results})
     return results
 
 

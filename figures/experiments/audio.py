@@ -309,7 +309,8 @@ def plot_audio(res: Results, cfg: Config) -> Any:
             right,
             gal,
             f"views of the seed-{res['seeds'][0]} viewmaker ($\\epsilon$ = {gal['eps']:g}) and "
-            f"expert views,\none column per {gal['task']} type (delta: 0.5 + delta / 2s)",
+            f"expert views,\none column per {gal['task']} type (vm: a viewmaker view; "
+            "delta: 0.5 + delta / 2s)",
         )
     _gate_footnote(fig)
     fig.suptitle(

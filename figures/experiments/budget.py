@@ -279,6 +279,12 @@ def class_gallery(
     }
 
 
+def row_label(name: str) -> str:
+    """A gallery row's label, short enough to fit beside one tile: "viewmaker 1" -> "vm 1",
+    "perturbation 1" -> "delta 1"; "input" and "expert 1" as they are."""
+    return name.replace("perturbation", "delta").replace("viewmaker", "vm")
+
+
 def draw_gallery(subfig: Any, gal: dict[str, Any], title: str) -> list[Any]:
     """A gallery on ``subfig`` (a matplotlib (sub)figure): one column per class, one row per
     entry of ``gal["rows"]``; images clipped to [0, 1], spectrograms on the colour scale of
@@ -310,7 +316,7 @@ def draw_gallery(subfig: Any, gal: dict[str, Any], title: str) -> list[Any]:
             if r == 0:
                 ax.set_title(f"{gal['task']} {col['class']}\ns = {col['s']:.2f}", fontsize=6)
             if c == 0:
-                ax.set_ylabel(name.replace("perturbation", "delta"), fontsize=6)
+                ax.set_ylabel(row_label(name), fontsize=6)
     subfig.suptitle(title, fontsize=7.5)
     return list(grid.flat)
 
@@ -526,7 +532,7 @@ def plot_budget(res: Results, cfg: Config) -> Any:
         for part, gal in zip(parts, gals.values(), strict=True):
             title = (
                 f"{gal['suite']}, trained viewmaker at $\\epsilon$ = {gal['eps']:g}\n"
-                "(delta: 0.5 + delta / 2s, s = the column's largest |delta|)"
+                "(vm: a viewmaker view; delta: 0.5 + delta / 2s, s = the column's largest |delta|)"
             )
             draw_gallery(part, gal, title)
     _gate_footnote(fig)

@@ -122,6 +122,13 @@ def test_plot_budget_draws_rates_probes_gains_and_galleries() -> None:
     assert _gate_texts(fig) == []
 
 
+def test_gallery_row_labels_fit_beside_a_tile() -> None:
+    names = ["input", "viewmaker 1", "viewmaker 2", "perturbation 1", "expert 2"]
+    labels = [budget.row_label(n) for n in names]
+    assert labels == ["input", "vm 1", "vm 2", "delta 1", "expert 2"]
+    assert max(map(len, labels)) <= 8
+
+
 def test_plot_budget_says_when_nothing_beats_the_untrained_encoder() -> None:
     fig = budget.plot_budget(_results(learned=False), budget.budget_config())
     (text,) = _gate_texts(fig)

@@ -15,7 +15,7 @@ import pytest
 
 import figures.__main__ as cli
 from empirical.progress import JobProgress, job_eta, reporting
-from figures import baselines, sweep
+from figures import baselines, registry, sweep
 from figures.executors import Outcome
 from figures.spec import Config, FigureSpec
 from figures.sweep import Evaluation, RunResult, RunSpec, run_sweep
@@ -336,7 +336,8 @@ def test_dry_run_counts_cached_and_to_train_runs_without_running(
     (half / "last.pt").write_bytes(b"")
     results = tmp_path / "results" / "figures"
     results.mkdir(parents=True)  # fig-b's results are cached with its current config
-    (results / "fig-b.json").write_text(json.dumps({"config": cfg, "results": {}}))
+    cached = {"config": cfg, "code": registry.code_sha256(), "results": {}}
+    (results / "fig-b.json").write_text(json.dumps(cached))
     assert cli.main(["all", "--dry-run"]) == 0
     out = capsys.readouterr().out.splitlines()
     row = {ln.split()[0]: ln.split()[1:] for ln in out[1:3]}
