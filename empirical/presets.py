@@ -11,8 +11,8 @@ viewmaker Adam 1e-3 with 32 base channels and 3 residual blocks, temperature 0.0
 Names: ``{views}-{overlay}-{scale}`` for the Feature Dropout overlay suites (views in expert,
 oracle, viewmaker; overlay in digits, shapes, letters, on natural photographs),
 ``{views}-audio-{scale}``, ``randbits-{scale}``, ``digit-on-natural-{scale}``,
-``multidigits-{scale}``, ``lse-{scale}``, ``swd-{prior}-{scale}``, ``spirograph[-gp]-{scale}``,
-``foster-colour[-gp]-{scale}``.
+``digit-on-fashion-{scale}``, ``multidigits-{scale}``, ``lse-{scale}``, ``swd-{prior}-{scale}``,
+``spirograph[-gp]-{scale}``, ``foster-colour[-gp]-{scale}``.
 
 A sweep is one preset plus ``section.key=value`` overrides, not a preset per grid point: Chen et
 al.'s RandBits grid is ``randbits-{scale}`` with ``data.options.k=K`` and ``loss.temperature=TAU``
@@ -152,6 +152,12 @@ def _define() -> None:
             f"digit-on-natural-{scale}",
             f"Chen et al. DigitOnImage: MNIST digit on natural photos, expert views ({scale})",
             _merge(_scale(scale), {"data": {"suite": "digit-on-natural"}}),
+        )
+        _add(
+            f"digit-on-fashion-{scale}",
+            f"Chen et al. DigitOnImage on Fashion-MNIST items (the image task: the item's class), "
+            f"expert views ({scale})",
+            _merge(_scale(scale), {"data": {"suite": "digit-on-fashion"}}),
         )
         _add(
             f"multidigits-{scale}",

@@ -8,6 +8,10 @@ Losses", Sec. 4: RandBits, DigitOnImage and MultiDigits.
 - ``digit-on-natural``: a natural photo crop with one MNIST digit, taken from a pool of
   ``pool_size`` unique digit images, drawn in white in every cell of a 3x3 grid. Tasks: digit,
   image (which photo).
+- ``digit-on-fashion``: the same digits over a Fashion-MNIST item (grey, padded to 32x32, on all
+  three channels) instead of a photo crop. Tasks: digit, image (the item's class: a class
+  structure with many images per class, where the 10 photos give train and test crops from
+  disjoint regions of the same 10 images).
 - ``multidigits``: two MNIST digits on a black canvas in non-overlapping boxes, ``digit_a`` of
   size ``size_a`` and ``digit_b`` of size ``size_b`` (the one to vary). Tasks: both digits.
 
@@ -25,7 +29,7 @@ import torch
 
 from empirical.data.base import Batch, TaskSpec
 from empirical.data.overlay import composite, config_from_options, paste_glyphs
-from empirical.data.sources import mnist_glyphs, natural_crops, resize_masks
+from empirical.data.sources import fashion_mnist, mnist_glyphs, natural_crops, resize_masks
 
 MAX_BITS = 64
 
@@ -110,18 +114,27 @@ class RandBitsMNIST:
 # ----------------------------------------------------------------------------- DigitOnImage
 
 
+IMAGES = ("natural", "fashion")  # what the digits are drawn on
+
+
 @dataclass(frozen=True)
 class DigitOnImageConfig:
     """Attributes: pool_size (unique digit images N, 1..number of MNIST glyphs in the split);
-    grid (copies per side, 1..4); digit_size (pixels, 4..32 // grid); opacity (0, 1]; seed."""
+    grid (copies per side, 1..4); digit_size (pixels, 4..32 // grid); opacity (0, 1]; seed;
+    image (``natural``: photo crops; ``fashion``: Fashion-MNIST items); data_dir (the
+    Fashion-MNIST idx files, default Debian's ``dataset-fashion-mnist``)."""
 
     pool_size: int = 100
     grid: int = 3
     digit_size: int = 10
     opacity: float = 1.0
     seed: int = 0
+    image: str = "natural"
+    data_dir: str | None = None
 
     def __post_init__(self) -> None:
+        if self.image not in IMAGES:
+            raise ValueError(f"image must be one of {', '.join(IMAGES)}; got {self.image!r}")
         if not 1 <= self.grid <= 4:
             raise ValueError(f"grid must be in [1, 4]; got {self.grid}")
         if not 4 <= self.digit_size <= 32 // self.grid:
@@ -136,8 +149,9 @@ class DigitOnImageConfig:
 
 
 class DigitOnImage:
-    """Natural crop ``(3, 32, 32)`` with a white digit from a pool of ``pool_size`` unique MNIST
-    images, drawn in every cell of a ``grid`` x ``grid`` layout.
+    """Natural crop (or Fashion-MNIST item, ``config.image``) ``(3, 32, 32)`` with a white digit
+    from a pool of ``pool_size`` unique MNIST images, drawn in every cell of a ``grid`` x
+    ``grid`` layout.
 
     The pool holds distinct glyphs of the split, classes taken in turn (balanced when
     ``pool_size >= 10``); example ``i`` shows pool member ``assignment[i]`` (seeded).
@@ -147,7 +161,7 @@ class DigitOnImage:
 
     def __init__(self, config: DigitOnImageConfig, split: str = "train") -> None:
         _check_common(split, config.seed)
-        self.config, self.split, self.name = config, split, "digit-on-natural"
+        self.config, self.split, self.name = config, split, f"digit-on-{config.image}"
         glyphs = mnist_glyphs(split)  # type: ignore[arg-type]
         if config.pool_size > len(glyphs.labels):
             raise ValueError(
@@ -167,9 +181,15 @@ class DigitOnImage:
         rows = np.repeat(offsets, grid)[None].repeat(len(pool), 0)  # (N, grid^2)
         cols = np.tile(offsets, grid)[None].repeat(len(pool), 0)
         self.pool_cover = paste_glyphs(resize_masks(glyphs.images[pool], size), rows, cols, 32)
-        crops = natural_crops(split)  # type: ignore[arg-type]
-        self.backgrounds = np.ascontiguousarray(crops["images"].transpose(0, 3, 1, 2))
-        self.image_labels = crops["labels"]
+        if config.image == "fashion":
+            items = fashion_mnist(split, config.data_dir)  # type: ignore[arg-type]
+            grey = np.pad(items.images, ((0, 0), (2, 2), (2, 2)))[:, None]  # (N, 1, 32, 32)
+            self.backgrounds = np.ascontiguousarray(np.repeat(grey, 3, axis=1))
+            self.image_labels = items.labels
+        else:
+            crops = natural_crops(split)  # type: ignore[arg-type]
+            self.backgrounds = np.ascontiguousarray(crops["images"].transpose(0, 3, 1, 2))
+            self.image_labels = crops["labels"]
         self.assignment = rng.integers(0, config.pool_size, len(self.image_labels))
         self.tasks: tuple[TaskSpec, ...] = (
             TaskSpec("digit", "classification", num_classes=10),
@@ -296,7 +316,13 @@ def make_randbits(split: str = "train", **options: Any) -> RandBitsMNIST:
 
 
 def make_digit_on_image(split: str = "train", **options: Any) -> DigitOnImage:
-    return DigitOnImage(config_from_options(DigitOnImageConfig, options), split)
+    """``digit-on-natural``: the digits on photo crops (the ``image`` option is the suite's)."""
+    return DigitOnImage(config_from_options(DigitOnImageConfig, options, image="natural"), split)
+
+
+def make_digit_on_fashion(split: str = "train", **options: Any) -> DigitOnImage:
+    """``digit-on-fashion``: the digits on Fashion-MNIST items."""
+    return DigitOnImage(config_from_options(DigitOnImageConfig, options, image="fashion"), split)
 
 
 def make_multidigits(split: str = "train", **options: Any) -> MultiDigits:

@@ -29,6 +29,12 @@ SUITES.register(
     "tasks: digit, image",
 )
 SUITES.register(
+    "digit-on-fashion",
+    chen.make_digit_on_fashion,
+    description="Fashion-MNIST item with a 3x3 grid of one digit from a pool of N (Chen et al.'s "
+    "DigitOnImage with a class-structured image); tasks: digit, image (the item's class)",
+)
+SUITES.register(
     "multidigits",
     chen.make_multidigits,
     description="two digits, one of varying size (Chen et al.); tasks: digit_a, digit_b",

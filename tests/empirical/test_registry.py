@@ -211,5 +211,5 @@ def test_the_suite_table_holds_every_suite_family() -> None:
         for o in ("digits", "shapes", "letters")
         for b in ("natural", "fashion", "cifar10")
     }
-    chen = {"randbits-mnist", "digit-on-natural", "multidigits"}
+    chen = {"randbits-mnist", "digit-on-natural", "digit-on-fashion", "multidigits"}
     assert set(data_registry.SUITES) == overlays | chen | {"spirograph", "audio-digits-noise"}

@@ -118,7 +118,8 @@ def test_plot_suppression_draws_runs_baselines_and_gains() -> None:
     panel = res["suites"]["digit_on_image"]
     gain = _grid(panel, "accuracy", "image") - _grid(panel, "untrained", "image")
     change = float(np.mean(gain[-1] - gain[0]))
-    assert f"DigitOnImage: image (photo) gain {change:+.3f} from pool_size = 10 to 1000" in title
+    expected = f"DigitOnImage: image (item class) gain {change:+.3f} from pool_size = 10 to 1000"
+    assert expected in title
 
 
 def test_plot_suppression_gates_each_suite_on_its_own() -> None:
@@ -162,7 +163,7 @@ def test_specs_set_the_swept_option_and_the_fixed_ones() -> None:
     specs = {s.name: s for s in suppression.suppression_specs(cfg)}
     assert len(specs) == 2 * 4 * 3
     doi = resolved_config(specs["digit_on_image-pool_size300-s1"])
-    assert doi.data.suite == "digit-on-natural" and doi.data.options["pool_size"] == 300
+    assert doi.data.suite == "digit-on-fashion" and doi.data.options["pool_size"] == 300
     md = resolved_config(specs["multidigits-size_b22-s2"])
     assert md.data.suite == "multidigits"
     assert md.data.options["size_a"] == 10 and md.data.options["size_b"] == 22

@@ -8,7 +8,7 @@ import torch
 
 from empirical.data import append_post_view_channels
 from empirical.data.registry import build_suite
-from empirical.data.sources import mnist_glyphs, natural_crops, resize_masks
+from empirical.data.sources import fashion_mnist, mnist_glyphs, natural_crops, resize_masks
 
 
 def test_randbits_bits_are_per_index_label_free_and_seeded() -> None:
@@ -85,6 +85,31 @@ def test_digit_on_image_pool_and_grid() -> None:
     assert np.all(x >= clean - 1e-6)
     one = build_suite("digit-on-natural", "test", pool_size=1)
     assert len(torch.unique(one.batch(np.arange(50), None).labels["digit"])) == 1
+
+
+def test_digit_on_fashion_draws_the_digits_on_fashion_items() -> None:
+    ds = build_suite("digit-on-fashion", "test", pool_size=10)
+    items = fashion_mnist("test")
+    assert ds.name == "digit-on-fashion" and len(ds) == len(items.labels)
+    idx = np.array([0, 1, 2, 9999])
+    b = ds.batch(idx, np.random.default_rng(0))
+    assert b.x.shape == (4, 3, 32, 32) and [t.name for t in ds.tasks] == ["digit", "image"]
+    np.testing.assert_array_equal(b.labels["image"].numpy(), items.labels[idx])  # the class
+    clean = b.x_clean.numpy()
+    np.testing.assert_allclose(clean[:, 0, 2:30, 2:30], items.images[idx] / 255, atol=1e-6)
+    assert np.array_equal(clean[:, 0], clean[:, 1]) and np.array_equal(clean[:, 0], clean[:, 2])
+    x = b.x.numpy()
+    assert np.all(x >= clean - 1e-6)  # a white digit over the item, nothing darker
+    assert (x > clean + 1e-3).any(axis=(1, 2, 3)).all()  # every example carries its digit
+    drawn = b.overlay_mask.numpy()[:, 0]  # where the digit covers at least half a pixel
+    assert (x.transpose(0, 2, 3, 1)[drawn] >= 0.5 - 1e-6).all()  # (1 - a) * item + a, a >= 0.5
+    # the same digits as on the photo crops (the pool depends on the seed, not the image)
+    natural = build_suite("digit-on-natural", "test", pool_size=10)
+    np.testing.assert_array_equal(ds.pool_labels, natural.pool_labels)
+    with pytest.raises(ValueError, match="unknown option"):
+        build_suite("digit-on-fashion", "test", image="natural")  # the suite fixes the image
+    with pytest.raises(ValueError, match="unknown option"):
+        build_suite("digit-on-natural", "test", image="fashion")
 
 
 def test_digit_on_image_pool_size_bounds() -> None:
