@@ -8,8 +8,8 @@ Drawing figures (``all`` or names) shows one progress display for the whole job
 elapsed time, rate and ETA; on a terminal a bar, in a log one line per finished run.
 When more than one figure is drawn, the training runs of all of them go first through one
 pool, longest first (``figures.prefetch``; its stage is "training runs"), so that no sweep
-waits on another's tail; each figure then evaluates its untrained twins (and what the pool
-leaves to it) and draws.
+waits on another's tail; each figure then evaluates its untrained initialisations (and what the
+pool leaves to it) and draws.
 ``--per-figure`` gives each figure's sweep its own runs again.
 ``--dry-run`` (or ``plan``) only prints, per figure, whether its results are cached and how many
 runs its sweep has: trained already, to resume, to train, untrained initialisations (every
@@ -149,8 +149,8 @@ class FigurePlan:
 
     Attributes:
         name: the figure.
-        results_current: its cached results were made with its current config (then nothing
-            runs: the figure is only redrawn).
+        results_current: its cached results were made with its current config by the current
+            code (then nothing runs: the figure is only redrawn).
         listed: the figure lists its training runs (``FigureSpec.specs``).
         runs: its training runs.
         trained: of those, completed already (only their evaluations are brought up to date).
@@ -288,7 +288,7 @@ def render_plan(plans: Sequence[FigurePlan], jobs: int) -> str:
     time left with ``jobs`` parallel runs."""
     head = (
         f"{'figure':28s} {'results':8s} {'runs':>5s} {'trained':>8s} {'resume':>7s} "
-        f"{'to train':>9s} {'twins':>6s} {'train min (from)':>17s}"
+        f"{'to train':>9s} {'inits':>6s} {'train min (from)':>17s}"
     )
     lines = [head]
     est_s, unknown = 0.0, []

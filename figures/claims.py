@@ -126,12 +126,13 @@ def collect(
 ) -> tuple[list[Claim], dict[str, str]]:
     """Claims of every registered figure that has a claims function (or of those named), from
     their cached results ``results_dir/NAME.json``; the second value maps each figure left out
-    to why (no results file, or results of another config than the figure's current one).
+    to why (no results file, or results of another config than the figure's current one or of
+    older code: ``figures.registry.cached_results``; ``check_config=False`` takes any results).
 
     Raises:
         ValueError: a named figure is unknown or tests no claims; two claims share an id.
     """
-    from figures.registry import FIGURES
+    from figures.registry import FIGURES, code_sha256
 
     with_claims = {n: (s, s.claims) for n, s in FIGURES.items() if s.claims is not None}
     names = sorted(with_claims) if figures is None else list(figures)
@@ -152,6 +153,9 @@ def collect(
         cached = json.loads(path.read_text())
         if check_config and cached.get("config") != json.loads(json.dumps(spec.default_config())):
             skipped[name] = f"{path} holds results of another config (run python -m figures)"
+            continue
+        if check_config and cached.get("code") != code_sha256():
+            skipped[name] = f"{path} holds results of older code (run python -m figures)"
             continue
         claims.extend(claims_of(cached["results"], cached["config"]))
     ids = [c.id for c in claims]

@@ -96,7 +96,7 @@ def sources_sha256(root: Path, packages: Sequence[str], seed: str = "") -> str:
     ``root/PACKAGE`` for each of ``packages``, in sorted order."""
     h = hashlib.sha256(seed.encode())
     for package in packages:
-        for f in sorted((root / package).rglob("*.py")):
+        for f in sorted(f for f in (root / package).rglob("*.py") if f.is_file()):
             h.update(f"{f.relative_to(root).as_posix()}|{f.stat().st_size}|".encode())
             h.update(f.read_bytes())
     return h.hexdigest()

@@ -29,9 +29,9 @@ class FigureSpec:
     # the claims the figure tests, from its results (figures.claims.Claim entries); None: none
     claims: Callable[[Results, Config], list[Any]] | None = None
     # the training runs ``compute(config)`` sweeps, listed without running anything (its sweep
-    # adds their untrained twins, figures.baselines); counted up front by ``python -m figures``
-    # (``all --dry-run`` and the job's progress display). None: the figure trains nothing, or
-    # its runs are only counted once its sweep starts
+    # adds their untrained populations, figures.baselines); counted up front by
+    # ``python -m figures`` (``all --dry-run`` and the job's progress display). None: the
+    # figure trains nothing, or its runs are only counted once its sweep starts
     specs: Callable[[Config], Sequence[RunSpec]] | None = None
     # figures whose trained runs ``compute`` reads without training them itself: drawing
     # several figures (``python -m figures all``) draws these first (figures.registry.in_order)

@@ -328,7 +328,7 @@ def render(
 
 def write(results_dir: Path, claims_json: Path = CLAIMS_JSON, out: Path = SUMMARY_MD) -> Path:
     """Write the summary of every registered figure with a results file in ``results_dir``."""
-    from figures.registry import FIGURES
+    from figures.registry import FIGURES, code_sha256
 
     found: dict[str, tuple[Mapping[str, Any], str]] = {}
     missing = []
@@ -338,8 +338,12 @@ def write(results_dir: Path, claims_json: Path = CLAIMS_JSON, out: Path = SUMMAR
             missing.append(name)
             continue
         cached = json.loads(path.read_text())
-        current = cached.get("config") == json.loads(json.dumps(spec.default_config()))
-        note = "" if current else f"{path} holds results of an older config"
+        if cached.get("config") != json.loads(json.dumps(spec.default_config())):
+            note = f"{path} holds results of an older config"
+        elif cached.get("code") != code_sha256():
+            note = f"{path} holds results of older code"
+        else:
+            note = ""
         found[name] = (cached["results"], note)
     doc = json.loads(claims_json.read_text()) if claims_json.exists() else None
     return atomic_write_bytes(out, render(found, doc, missing).encode())

@@ -33,10 +33,11 @@ def cells(root: Path) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
     probe = _probe(cfg)
     specs = oracle.oracle_specs(cfg)
     base = baselines.plan(specs, root, (probe,))
-    twins = baselines.unique(base.twins)  # the trained seeds' own initialisations
-    for t in twins:
+    # the trained seeds' own initialisations (twins) and the populations
+    untrained = [*baselines.unique(base.twins), *base.untrained_runs()]
+    for t in untrained:
         baselines.write_untrained(t, root)
-    run_sweep(twins, root)  # evaluates only the records that are missing
+    run_sweep(untrained, root)  # evaluates only the records that are missing
     groups: dict[tuple[str, str], list[RunSpec]] = {}
     for spec in specs:
         suite, cond = spec.name.split("-")[:2]  # "digits", "p0.4" or "alone"

@@ -15,16 +15,15 @@
 Shared pieces (short-run overrides, the sweep with baselines, probe records and kNN curves,
 gains, the gate's look and gated claims, markers, legends) are in ``common``.
 
-Baselines (``figures.baselines``): every trained run has an untrained twin (the same
-architecture at the same seeded initialisation, probed with the same probe and layer), an
-untrained population (its encoder at ``UNTRAINED_INITS`` seeded initialisations, the twins
-included) and a linear probe on the raw pixels of its suite. Every experiment panel draws their
-levels (untrained dashed: the population's mean; pixels dotted), every trained number is also
-shown as its gain over the untrained encoder, the trained seeds against the population with a
-95% Welch interval (``figures.stats.welch_interval``), and a run set none of
-whose tasks beats the untrained encoder (``figures.stats.gate``) is not a result: the panel says
-so in words instead of comparing its conditions, and its claims (``figures.claims``; each
-figure's ``claims_*``) get the verdict "not a result".
+Baselines (``figures.baselines``): every trained run has an untrained population (the same
+architecture at ``UNTRAINED_INITS`` seeded initialisations at seeds disjoint from the trained ones,
+probed with the same probe and layer) and a linear probe on the raw pixels of its suite. Every
+experiment panel draws their levels (untrained dashed: the population's mean; pixels dotted), every
+trained number is also shown as its gain over the untrained encoder, the trained seeds against the
+population with a 95% Welch interval (``figures.stats.welch_interval``), and a run set none of whose
+tasks beats the untrained encoder (``figures.stats.gate``) is not a result: the panel says so in
+words instead of comparing its conditions, and its claims (``figures.claims``; each figure's
+``claims_*``) get the verdict "not a result".
 
 ``compute_*`` run the sweep (``figures.sweep``: train, resume, evaluate through
 ``empirical.evaluate``; runs in ``results/runs/<figure>/``) and return JSON-ready results with

@@ -4,7 +4,7 @@ of its views per task (judges, ``empirical.diagnostics.dropout_rate``), beside b
 accuracy, on overlay-shapes-on-fashion; and a view gallery (input, viewmaker views, their scaled
 perturbations) for each overlay suite on Fashion-MNIST (shapes, digits).
 
-Every trained run has its untrained twin and the raw-pixel probe beside it (issue 10, section 1);
+Every trained run has its untrained population and the raw-pixel probe beside it (issue 10, s. 1);
 the dropout-rate record of each run also holds an untrained viewmaker at the same epsilon,
 judged by the same judges: the rate a random perturbation of that size gives.
 

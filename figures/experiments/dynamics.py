@@ -16,11 +16,11 @@ are the oracle figure's p = 0 runs with the expert base views) and the oracle ru
 condition whose runs are the expert runs (p = 0) is shown once, as ``expert``.
 
 Gate (issue 10): a condition's task *learns* when its run at the budget beats the same encoder
-untrained, its seeded initialisations (``figures.baselines``: the twins and the untrained
-population the oracle figure's sweep writes and evaluates for these runs), by the rule of
+untrained, its seeded initialisations (``figures.baselines``: the untrained population the
+oracle figure's sweep writes and evaluates for these runs), by the rule of
 ``figures.stats.gate`` (Welch): the linear probe accuracy of the oracle figure's probe evaluation
-(``fig-probe``) of the trained runs at the budget against that of the initialisations (the
-twins are never trained, so they record no kNN curve to compare with). A kNN curve that rises
+(``fig-probe``) of the trained runs at the budget against that of the initialisations (they
+are never trained, so they record no kNN curve to compare with). A kNN curve that rises
 from its first record but does not beat the untrained encoder does not open the gate.
 
 Claim: dropping the overlay from every view (oracle p = 1) raises the background's kNN accuracy
@@ -140,8 +140,8 @@ def _baseline(
 ) -> dict[str, Any]:
     """What the gate compares, per task: ``{"measure": "probe", "accuracy": {task: [per seed]},
     "untrained": {task: [per initialisation]}}``: each run's linear probe at the budget against
-    the probe records of the condition's untrained population (``pops``; the twins are never
-    trained, so they record no kNN to compare with).
+    the probe records of the condition's untrained population (``pops``; its initialisations
+    are never trained, so they record no kNN to compare with).
 
     Raises:
         FileNotFoundError: a missing probe record (naming the file).
@@ -250,7 +250,7 @@ def suite_gate(res: Results, suite: str) -> Gate:
 
 
 def gate_measure(res: Results) -> str:
-    """What the gate compares with the untrained twin, in words (from the results)."""
+    """What the gate compares with the untrained encoder, in words (from the results)."""
     kinds = {
         c["baseline"]["measure"] for r in res["suites"].values() for c in r["conditions"].values()
     }

@@ -6,9 +6,9 @@ background ranges, the contrastive loss and the penalty apart, and where the pen
 (its split among the nuisance parameters, ``empirical.diagnostics.penalty``).
 
 Conditions: lambda = 0 (one run: no penalty, so the variant does not matter) and each variant at
-every lambda > 0. Every run has its untrained twin (one per seed) and the raw-pixel probe beside
-it. The averaging, robustness and per-target panels and the claims compare the variants at one
-lambda, ``compare_lambda`` of the config.
+every lambda > 0. Every run has its untrained population (seeded initialisations) and the raw-pixel
+probe beside it. The averaging, robustness and per-target panels and the claims compare the variants
+at one lambda, ``compare_lambda`` of the config.
 """
 
 from __future__ import annotations

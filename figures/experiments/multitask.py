@@ -196,8 +196,8 @@ def multitask_judges(cfg: Config) -> list[JudgeShare]:
 
 
 def compute_multitask(cfg: Config) -> Results:
-    """Sweep the viewmaker runs and the reused oracle-figure runs (with untrained twins and raw
-    pixels) and collect, per suite and view type, the probe accuracies (trained and untrained,
+    """Sweep the viewmaker runs and the reused oracle-figure runs (with untrained populations and
+    raw pixels) and collect, per suite and view type, the probe accuracies (trained and untrained,
     per seed), the raw-pixel probe, the kNN learning curves, the dropout-rate record of the
     viewmaker run of the first seed, and the calibrated theory at the view types' p
     (:func:`view_ps`); ``summary`` holds the gate, gains and flatness per suite."""

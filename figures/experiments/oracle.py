@@ -120,7 +120,7 @@ def oracle_specs(cfg: Config) -> list[RunSpec]:
 def alone_spec(cfg: Config, name: str, suite: Mapping[str, Any], seed: int) -> RunSpec:
     """The background-free control of suite ``name``: the same run as p = 0 (overlay in every
     view) with the background blanked (``data.options.bg_scale=0``), so the overlay is the
-    only feature; its untrained twin sees the same blank inputs."""
+    only feature; its untrained population sees the same blank inputs."""
     return _oracle_run(cfg, f"{name}-alone-s{seed}", suite, 0.0, seed, "data.options.bg_scale=0.0")
 
 
@@ -164,9 +164,9 @@ def oracle_baselines(cfg: Config) -> baselines.Request:
 
 
 def compute_oracle(cfg: Config) -> Results:
-    """Sweep the runs (with untrained twins and raw pixels) and collect, per suite, the probe
-    accuracies (trained and untrained, per p and seed), the raw-pixel probe, the chance levels,
-    every run's kNN learning curve (``metrics.jsonl``), and the calibrated theory on
+    """Sweep the runs (with their untrained populations and raw pixels) and collect, per suite,
+    the probe accuracies (trained and untrained, per p and seed), the raw-pixel probe, the chance
+    levels, every run's kNN learning curve (``metrics.jsonl``), and the calibrated theory on
     ``theory.grid`` p at the runs' steps and batch size; ``summary`` holds the derived numbers
     (:func:`oracle_summary`)."""
     request = oracle_baselines(cfg)
@@ -377,7 +377,7 @@ def measured_rise_tol(res: Results, suite: str) -> float:
     paired, :func:`suite_gains`) at the p where the seed-mean background accuracy is largest,
     i.e. the seed noise of the curve's top; :data:`~figures.experiments.common.FLAT_MOVE`
     (0.02, the project's flatness level) when that interval is undefined (fewer than 2
-    seeds). The untrained twin is the same at every p of a seed, so the accuracy curve and the
+    seeds). The untrained population is the same at every p, so the accuracy curve and the
     gain curve rise alike."""
     r = res["suites"][suite]
     bg = r["tasks"][-1]

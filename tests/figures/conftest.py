@@ -11,21 +11,21 @@ import pytest
 
 class FakeBaselines:
     """What ``figures.experiments.common._sweep`` returns, with fixed levels: every untrained
-    twin probes each task at 0.5 (an untrained population of two such initialisations, seeds
-    0 and 1) and raw pixels at 0.4."""
+    initialisation probes each task at 0.5 (an untrained population of two, seeds 3 and 4) and
+    raw pixels at 0.4."""
 
     def __init__(self, root: Path, tasks: tuple[str, ...] = ("shape", "background")) -> None:
         self.root = root
         self.tasks = tasks
 
-    def untrained(self, name: str, evaluation: Any) -> dict[str, Any]:
+    def _record(self) -> dict[str, Any]:
         return {"metrics": {t: {"accuracy": 0.5} for t in self.tasks}}
 
     def untrained_population(self, name: str, evaluation: Any) -> list[dict[str, Any]]:
-        return [self.untrained(name, evaluation) for _ in self.init_seeds(name)]
+        return [self._record() for _ in self.init_seeds(name)]
 
     def init_seeds(self, name: str) -> list[int]:
-        return [0, 1]
+        return [3, 4]  # after the trained seeds 0-2, as figures.baselines.population
 
     def pixel(self, name: str) -> dict[str, Any]:
         return {"metrics": {t: {"accuracy": 0.4} for t in self.tasks}}

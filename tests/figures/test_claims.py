@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from figures import claims
+from figures import claims, registry
 from figures.__main__ import main
 from figures.experiments import randbits
 from figures.registry import FIGURES
@@ -165,9 +165,14 @@ def _randbits_results(gain: float) -> dict[str, object]:
     }
 
 
-def _write_results(results_dir: Path, name: str, config: dict, results: dict) -> None:
+def _write_results(
+    results_dir: Path, name: str, config: dict, results: dict, code: str | None = None
+) -> None:
+    """Results as figures.registry.load_or_compute writes them (by the current code unless
+    ``code`` is given)."""
     results_dir.mkdir(parents=True, exist_ok=True)
-    (results_dir / f"{name}.json").write_text(json.dumps({"config": config, "results": results}))
+    doc = {"config": config, "code": code or registry.code_sha256(), "results": results}
+    (results_dir / f"{name}.json").write_text(json.dumps(doc))
 
 
 def test_collect_reads_cached_results_and_names_what_is_missing(tmp_path: Path) -> None:
@@ -187,6 +192,14 @@ def test_collect_reads_cached_results_and_names_what_is_missing(tmp_path: Path) 
     )
     found, skipped = claims.collect(tmp_path, ["exp_randbits"])
     assert found == [] and "another config" in skipped["exp_randbits"]
+    # and so are results of the same config computed by older code
+    _write_results(
+        tmp_path, "exp_randbits", randbits.randbits_config(), _randbits_results(0.3), "old"
+    )
+    found, skipped = claims.collect(tmp_path, ["exp_randbits"])
+    assert found == [] and "older code" in skipped["exp_randbits"]
+    found, _ = claims.collect(tmp_path, ["exp_randbits"], check_config=False)
+    assert "chen2021.randbits.bits-suppress-digit" in {c.id for c in found}
     with pytest.raises(ValueError, match="no claims for figure"):
         claims.collect(tmp_path, ["theory_phase"])
 

@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from figures import summary
+from figures import registry, summary
 from figures.claims import HOLDS, NOT_A_RESULT, NOT_SEEN
+from figures.experiments import randbits
 from figures.stats import mean_interval, welch_interval
 
 
@@ -120,6 +121,14 @@ def test_write_summarises_cached_figures_and_names_the_rest(tmp_path: Path) -> N
     assert "Not computed yet:" in text and "`exp_foster`" in text
     out = summary.write(results, tmp_path / "absent.json", tmp_path / "summary.md")
     assert "No `results/claims.json` yet" in out.read_text()
+    # the current config, computed by older code: said so too; by the current code: no note
+    current = randbits.randbits_config()
+    for code, note in (("old", True), (registry.code_sha256(), False)):
+        doc = {"config": current, "code": code, "results": _results(0.2)}
+        (results / "exp_randbits.json").write_text(json.dumps(doc))
+        text = summary.write(results, claims_json, tmp_path / "summary.md").read_text()
+        assert ("holds results of older code" in text) is note
+        assert "holds results of an older config" not in text
 
 
 def test_claims_cli_splices_the_readme_between_its_markers(
