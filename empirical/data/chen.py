@@ -146,6 +146,11 @@ class DigitOnImageConfig:
             raise ValueError(f"opacity must be in (0, 1]; got {self.opacity}")
         if self.pool_size < 1:
             raise ValueError(f"pool_size must be >= 1; got {self.pool_size}")
+        if self.data_dir is not None and self.image != "fashion":
+            raise ValueError(
+                f"data_dir applies to image 'fashion' only (the photo crops ship with the "
+                f"package); got data_dir {self.data_dir!r} with image {self.image!r}"
+            )
 
 
 class DigitOnImage:
@@ -183,8 +188,8 @@ class DigitOnImage:
         self.pool_cover = paste_glyphs(resize_masks(glyphs.images[pool], size), rows, cols, 32)
         if config.image == "fashion":
             items = fashion_mnist(split, config.data_dir)  # type: ignore[arg-type]
-            grey = np.pad(items.images, ((0, 0), (2, 2), (2, 2)))[:, None]  # (N, 1, 32, 32)
-            self.backgrounds = np.ascontiguousarray(np.repeat(grey, 3, axis=1))
+            # one grey channel (N, 1, 32, 32), repeated to 3 per batch (a third of the memory)
+            self.backgrounds = np.pad(items.images, ((0, 0), (2, 2), (2, 2)))[:, None]
             self.image_labels = items.labels
         else:
             crops = natural_crops(split)  # type: ignore[arg-type]
@@ -204,6 +209,8 @@ class DigitOnImage:
         labels ``digit`` and ``image``."""
         idx = _check_indices(indices, len(self))
         bg = self.backgrounds[idx].astype(np.float32) * np.float32(1 / 255)
+        if bg.shape[1] == 1:  # grey items: the same value in every channel
+            bg = np.repeat(bg, 3, axis=1)
         member = self.assignment[idx]
         cover = self.pool_cover[member]  # (B, 32, 32)
         n = len(idx)

@@ -110,6 +110,8 @@ def test_digit_on_fashion_draws_the_digits_on_fashion_items() -> None:
         build_suite("digit-on-fashion", "test", image="natural")  # the suite fixes the image
     with pytest.raises(ValueError, match="unknown option"):
         build_suite("digit-on-natural", "test", image="fashion")
+    with pytest.raises(ValueError, match="data_dir applies to image 'fashion' only"):
+        build_suite("digit-on-natural", "test", data_dir="/nowhere")  # not silently ignored
 
 
 def test_digit_on_image_pool_size_bounds() -> None:
